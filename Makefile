@@ -1,0 +1,40 @@
+# Flotilla — every target installs what it needs first (scripts/setup.sh is idempotent).
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_WORKERS ?= 2
+
+.PHONY: help setup demo test test-fast lint format dev bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## install Debian packages (chromium, bubblewrap, runsc) and the .venv
+	@scripts/setup.sh
+
+demo: setup ## research the bundled demo sites (embedded Redis, offline brain)
+	$(BIN)/flotilla demo
+
+test: setup ## the whole suite: unit, graph, integration, e2e (slow ones in parallel)
+	$(BIN)/pytest -q -n $(PYTEST_WORKERS) --dist loadfile
+
+test-fast: setup ## unit tests only
+	$(BIN)/pytest -q -m "not slow and not e2e"
+
+lint: setup ## ruff (check + format) and mypy
+	$(BIN)/ruff check graph nodes sandbox memory cli demo_sites tests bench
+	$(BIN)/ruff format --check graph nodes sandbox memory cli demo_sites tests bench
+	$(BIN)/mypy
+
+format: setup ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix graph nodes sandbox memory cli demo_sites tests bench
+	$(BIN)/ruff format graph nodes sandbox memory cli demo_sites tests bench
+
+dev: setup ## LangGraph dev server (Studio) on langgraph.json
+	$(BIN)/langgraph dev --no-browser
+
+bench: setup ## benchmarks (numbers, no assertions)
+	$(BIN)/python -m bench.run
+
+clean: ## remove runs and local state (keeps .venv)
+	rm -rf runs .flotilla .pytest_cache .mypy_cache .ruff_cache

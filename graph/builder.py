@@ -1,0 +1,92 @@
+"""The Flotilla graph, top to bottom as DESIGN.md draws it.
+
+START → coordinator → Send × N → browser → analyst → report → remember → END
+
+`graph` is compiled without a checkpointer (the dev server brings its own); programs and the CLI
+call `build_graph(checkpointer=..., store=...)` with the Redis saver and store.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.base import maybe_add_typed_methods
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.store.base import BaseStore
+
+from graph import models
+from graph.context import Context
+from graph.state import ResearchInput, ResearchOutput, ResearchState
+from nodes.analyst import analyst
+from nodes.browser import browser
+from nodes.coordinator import coordinator, fan_out
+from nodes.remember import remember_node
+from nodes.report import report
+
+
+def build_builder() -> StateGraph[ResearchState, Context, ResearchInput, ResearchOutput]:
+    """The uncompiled graph, for callers that compile it their own way."""
+    builder = StateGraph(
+        ResearchState,
+        context_schema=Context,
+        input_schema=ResearchInput,
+        output_schema=ResearchOutput,
+    )
+    builder.add_node("coordinator", coordinator)
+    builder.add_node("browser", browser)
+    builder.add_node("analyst", analyst)
+    builder.add_node("report", report)
+    builder.add_node("remember", remember_node)
+    builder.add_edge(START, "coordinator")
+    builder.add_conditional_edges("coordinator", fan_out, ["browser", "analyst"])
+    builder.add_edge("browser", "analyst")
+    builder.add_edge("analyst", "report")
+    builder.add_edge("report", "remember")
+    builder.add_edge("remember", END)
+    return builder
+
+
+# Our pydantic models travel through checkpoints; name them so the saver trusts exactly these.
+SERDE_ALLOWLIST = tuple(
+    ("graph.models", name)
+    for name, value in vars(models).items()
+    if isinstance(value, type)
+    and issubclass(value, models.BaseModel)
+    and value is not models.BaseModel
+)
+
+# The JSON form (used by the Redis saver) names a class by its dotted path, split.
+JSON_ALLOWLIST = tuple(("graph", "models", name) for _, name in SERDE_ALLOWLIST)
+
+
+def trust_only_our_models(saver: BaseCheckpointSaver) -> BaseCheckpointSaver:
+    """A saver that revives LangGraph's safe types and our models, and nothing else.
+
+    Savers default to reviving any type (with a warning): a checkpoint store someone can write
+    to should not be able to make us construct arbitrary classes.
+    """
+    serde = saver.serde
+    # `True` is the permissive default; a saver made strict already just gets our names added.
+    if isinstance(serde, JsonPlusSerializer) and serde._allowed_msgpack_modules is True:
+        clone = copy.copy(saver)
+        strict = type(serde)(
+            allowed_msgpack_modules=SERDE_ALLOWLIST, allowed_json_modules=JSON_ALLOWLIST
+        )
+        clone.serde = maybe_add_typed_methods(strict)
+        return clone
+    return saver.with_allowlist(SERDE_ALLOWLIST)
+
+
+def build_graph(
+    *, checkpointer: BaseCheckpointSaver | None = None, store: BaseStore | None = None
+) -> CompiledStateGraph[ResearchState, Context, ResearchInput, ResearchOutput]:
+    """Compile the Flotilla graph with the saver and store of the caller's choice."""
+    if checkpointer is not None:
+        checkpointer = trust_only_our_models(checkpointer)
+    return build_builder().compile(checkpointer=checkpointer, store=store, name="flotilla")
+
+
+graph = build_graph()

@@ -1,0 +1,81 @@
+"""Run-time configuration: the graph's `context_schema`, rendered by Studio as a form."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+def _env_list(name: str) -> list[str]:
+    raw = os.environ.get(name, "")
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+@dataclass(kw_only=True)
+class Context:
+    """How one run behaves: brains and models, quotas, sandbox tier and egress allow-list."""
+
+    brain: Literal["auto", "offline", "llm"] = field(
+        default="auto",
+        metadata={
+            "description": "Decision policy. 'auto' uses the LLM brain when a model is "
+            "configured and the offline (no model) brain otherwise."
+        },
+    )
+    model: str = field(
+        default_factory=lambda: os.environ.get("FLOTILLA_MODEL", ""),
+        metadata={"description": "Chat model as 'provider:model' (env FLOTILLA_MODEL)."},
+    )
+    max_subagents: int = field(
+        default=8,
+        metadata={
+            "description": "Most browser subagents one run may plan; extra targets are refused."
+        },
+    )
+    max_parallel: int = field(
+        default=4,
+        metadata={"description": "Most browser subagents running at the same time."},
+    )
+    max_pages: int = field(
+        default=4,
+        metadata={"description": "Most pages one subagent reads, start page included."},
+    )
+    subagent_timeout_s: float = field(
+        default=60.0,
+        metadata={"description": "Wall-time limit for one browser subagent, in seconds."},
+    )
+    page_timeout_s: float = field(
+        default=15.0,
+        metadata={"description": "Wall-time limit for loading one page, in seconds."},
+    )
+    sandbox_tier: Literal["auto", "bwrap", "none"] = field(
+        default_factory=lambda: os.environ.get("FLOTILLA_SANDBOX_TIER", "auto"),  # type: ignore[arg-type,return-value]
+        metadata={
+            "description": "Code-interpreter isolation. 'auto' picks the strongest tier that "
+            "works here; 'none' runs without isolation and says so loudly."
+        },
+    )
+    sandbox_timeout_s: float = field(
+        default=60.0,
+        metadata={"description": "Wall-time limit for one analysis execution, in seconds."},
+    )
+    sandbox_memory_mb: int = field(
+        default=1024,
+        metadata={"description": "Address-space limit for the analysis sandbox, in MiB."},
+    )
+    allow_hosts: list[str] = field(
+        default_factory=lambda: _env_list("FLOTILLA_ALLOW_HOSTS"),
+        metadata={
+            "description": "HOST or HOST:PORT entries allowed even on loopback/private "
+            "addresses (env FLOTILLA_ALLOW_HOSTS, comma-separated)."
+        },
+    )
+    runs_dir: str = field(
+        default_factory=lambda: os.environ.get("FLOTILLA_RUNS_DIR", "runs"),
+        metadata={"description": "Folder for reports and artifacts: <runs_dir>/<thread_id>/."},
+    )
+    memory_namespace: str = field(
+        default="default",
+        metadata={"description": "Long-term memory namespace (user or project)."},
+    )

@@ -1,0 +1,46 @@
+"""Graph state: typed, small, merged by reducers. Findings and references, never raw pages."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any
+
+from typing_extensions import TypedDict
+
+from graph.models import Analysis, Findings, Plan, SiteTask
+
+
+class ResearchInput(TypedDict):
+    """What a user types: the question and the sites to research."""
+
+    question: str
+    urls: list[str]
+
+
+class ResearchOutput(TypedDict, total=False):
+    """What a user gets back."""
+
+    thread_id: str
+    brain: str
+    answer: str
+    report_path: str
+    charts: list[str]
+    sources: list[str]
+    subagents: list[dict[str, Any]]
+    errors: list[str]
+
+
+class ResearchState(ResearchInput, ResearchOutput, total=False):
+    """Everything the graph keeps between nodes."""
+
+    plan: Plan
+    # One entry per browser branch; arrival order is not meaningful.
+    findings: Annotated[list[Findings], operator.add]
+    analysis: Analysis
+
+
+class BrowseTask(TypedDict):
+    """Private payload a `Send` gives one browser branch."""
+
+    task: SiteTask
+    question: str

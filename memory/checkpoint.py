@@ -1,0 +1,29 @@
+"""Short-term memory: LangGraph checkpoints per thread in Redis."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from langgraph.checkpoint.redis.aio import AsyncRedisSaver
+
+from memory.redis_server import async_client
+
+
+@asynccontextmanager
+async def redis_saver(
+    url: str, *, ttl_minutes: float | None = None
+) -> AsyncIterator[AsyncRedisSaver]:
+    """Yield an `AsyncRedisSaver` on `url` with its indices created; close it on exit.
+
+    `ttl_minutes` expires a thread's checkpoints that long after their last write or read;
+    None keeps them until deleted. Check the URL first with `memory.redis_server.check_redis`
+    (or get it from `redis_url()`) for a readable error when Redis is down.
+    """
+    ttl = None if ttl_minutes is None else {"default_ttl": ttl_minutes, "refresh_on_read": True}
+    # The saver's __aenter__ runs asetup(): idempotent index creation.
+    async with async_client(url) as client, AsyncRedisSaver(redis_client=client, ttl=ttl) as saver:
+        yield saver
+
+
+__all__ = ["redis_saver"]

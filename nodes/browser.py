@@ -1,0 +1,103 @@
+"""The browser subagent node: one branch of the fan-out, one private browser sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from typing import Any
+
+from langgraph.runtime import Runtime
+from playwright.async_api import Error as PlaywrightError
+
+from graph.context import Context
+from graph.models import Findings, SiteTask, SubagentError
+from graph.state import BrowseTask
+from nodes.artifacts import run_dir
+from nodes.offline_browse import Collected, Progress, build_findings, explore, refused_findings
+from nodes.progress import emit, thread_id_of
+from sandbox.browser import browser_sandbox
+from sandbox.egress import EgressPolicy, EgressRefused
+
+# Branches of one run share a limiter so at most `max_parallel` browsers run at once.
+_LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]
+_LIMITERS = weakref.WeakKeyDictionary()
+
+
+def _limiter(key: str, size: int) -> asyncio.Semaphore:
+    per_loop = _LIMITERS.setdefault(asyncio.get_running_loop(), {})
+    if key not in per_loop:
+        per_loop[key] = asyncio.Semaphore(max(1, size))
+    return per_loop[key]
+
+
+async def run_subagent(
+    task: SiteTask, ctx: Context, *, artifacts_root: str, thread_id: str, progress: Progress
+) -> Findings:
+    """Research one site in a fresh browser sandbox; always returns Findings, never raises."""
+    policy = EgressPolicy.for_sites([task.url], ctx.allow_hosts)
+    try:
+        policy.check(task.url)
+    except EgressRefused as refusal:
+        return refused_findings(task, refusal)
+    collected, started = Collected(), time.monotonic()
+    try:
+        async with asyncio.timeout(ctx.subagent_timeout_s):
+            await _browse(task, ctx, policy, collected, progress)
+    except TimeoutError:
+        msg = f"stopped at the {ctx.subagent_timeout_s:g} s subagent time limit; kept what was read"
+        collected.errors.append(SubagentError(where=task.url, kind="time_limit", message=msg))
+    except PlaywrightError as exc:
+        msg = f"the browser failed: {str(exc).splitlines()[0]}; kept what was read"
+        collected.errors.append(SubagentError(where=task.url, kind="browser_crash", message=msg))
+    artifacts = run_dir(artifacts_root, thread_id) / "artifacts" / task.task_id
+    return build_findings(
+        task, collected, artifacts=artifacts, elapsed_s=time.monotonic() - started
+    )
+
+
+async def _browse(
+    task: SiteTask, ctx: Context, policy: EgressPolicy, collected: Collected, progress: Progress
+) -> None:
+    async with browser_sandbox(policy) as session:
+        session.page.set_default_timeout(ctx.page_timeout_s * 1000)
+        try:
+            await explore(
+                session, task, max_pages=ctx.max_pages, collected=collected, progress=progress
+            )
+        finally:
+            # Sub-requests the gate refused (not already a page error) belong in the report too.
+            known = {error.where for error in collected.errors}
+            collected.errors.extend(
+                SubagentError(where=r.url, kind="refused", rule=r.rule, message=str(r))
+                for r in session.refused
+                if r.url not in known
+            )
+
+
+async def browser(state: BrowseTask, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Graph node: run one subagent under the run's parallelism cap and report its findings."""
+    ctx = runtime.context or Context()
+    task, thread_id, started = state["task"], thread_id_of(runtime), time.monotonic()
+
+    def progress(step: str, fields: dict[str, object]) -> None:
+        elapsed = round(time.monotonic() - started, 2)
+        emit(
+            runtime,
+            "subagent",
+            task_id=task.task_id,
+            site=task.url,
+            state=step,
+            elapsed=elapsed,
+            **fields,
+        )
+
+    async with _limiter(thread_id, ctx.max_parallel):
+        progress("started", {"pages": 0})
+        findings = await run_subagent(
+            task, ctx, artifacts_root=ctx.runs_dir, thread_id=thread_id, progress=progress
+        )
+    progress(
+        findings.status, {"pages": len(findings.pages_visited), "errors": len(findings.errors)}
+    )
+    return {"findings": [findings]}

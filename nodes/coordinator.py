@@ -1,0 +1,71 @@
+"""The coordinator: recall what earlier runs learned, then plan one task per target site."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+
+from graph.context import Context
+from graph.models import Plan, RefusedTarget, SiteTask
+from graph.state import BrowseTask, ResearchState
+from memory.insights import recall
+from nodes.progress import emit, thread_id_of
+from sandbox.egress import EgressRefused, validate_url
+
+
+def plan_tasks(question: str, urls: list[str], *, max_subagents: int) -> Plan:
+    """One task per distinct, well-formed URL with the question as its goal; refuse the rest."""
+    plan = Plan()
+    question = question.strip()
+    for raw in urls:
+        refusal = _refusal(raw, question, plan, max_subagents=max_subagents)
+        if refusal:
+            plan.refused.append(refusal)
+            continue
+        url = raw.strip()
+        plan.tasks.append(SiteTask(task_id=f"site-{len(plan.tasks) + 1}", url=url, goal=question))
+    return plan
+
+
+def _refusal(raw: str, question: str, plan: Plan, *, max_subagents: int) -> RefusedTarget | None:
+    if not question:
+        return RefusedTarget(
+            url=raw, rule="empty_question", reason="there is no question to research"
+        )
+    try:
+        url = validate_url(raw)
+    except EgressRefused as refusal:
+        return RefusedTarget(url=raw, rule=refusal.rule, reason=refusal.reason)
+    if any(task.url == url for task in plan.tasks):
+        return RefusedTarget(url=url, rule="duplicate", reason="the same URL is already planned")
+    if len(plan.tasks) >= max_subagents:
+        reason = f"the run may plan at most {max_subagents} subagents (Context.max_subagents)"
+        return RefusedTarget(url=url, rule="max_subagents", reason=reason)
+    return None
+
+
+async def coordinator(state: ResearchState, runtime: Runtime[Context]) -> dict[str, Any]:
+    """Recall prior insights, plan the fan-out, and say which brain runs it."""
+    ctx = runtime.context or Context()
+    question = (state.get("question") or "").strip()
+    recalled = []
+    if runtime.store is not None and question:
+        recalled = await recall(runtime.store, ctx.memory_namespace, question, limit=5)
+    plan = plan_tasks(question, list(state.get("urls") or []), max_subagents=ctx.max_subagents)
+    plan.recalled = [f"{i.claim} (from run {i.thread_id}, {i.date})" for i in recalled]
+    errors = [] if question else ["no question was given: nothing to research"]
+    if question and not state.get("urls"):
+        errors.append("no URLs were given: pass at least one site to research")
+    emit(runtime, "plan", tasks=[t.url for t in plan.tasks], refused=len(plan.refused))
+    return {"plan": plan, "brain": "offline", "thread_id": thread_id_of(runtime), "errors": errors}
+
+
+def fan_out(state: ResearchState) -> list[Send] | str:
+    """One `Send` per planned task; straight to the analyst when nothing was planned."""
+    plan = state.get("plan") or Plan()
+    if not plan.tasks:
+        return "analyst"
+    question = state.get("question", "")
+    return [Send("browser", BrowseTask(task=task, question=question)) for task in plan.tasks]

@@ -1,0 +1,268 @@
+"""The offline brain's browser subagent: generic rendering, reading and link-following.
+
+No site-specific knowledge: it waits for the page's own work to finish, dismisses overlays by
+their button text, pages through tables by their "next" control, reads main content with
+trafilatura, and follows the same-site links whose words match the goal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import Page
+
+from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentError, TableRef
+from nodes.artifacts import write_csv
+from nodes.extract import (
+    CONSENT_ACCEPT,
+    NEXT_PAGE,
+    PageTable,
+    extract_tables,
+    main_text,
+    merge_tables,
+    quantities,
+    rank_links,
+    rank_sentences,
+    summarise,
+)
+from sandbox.browser import BrowserSession
+from sandbox.egress import EgressRefused
+
+Progress = Callable[[str, dict[str, object]], None]
+Status = Literal["ok", "partial", "failed", "refused"]
+
+CLICKABLE = "button, a, [role=button], input[type=button], input[type=submit]"
+VISIBLE_TEXTS_JS = """els => els.map(e => {
+  const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+  const shown = r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none'
+    && !e.disabled && e.getAttribute('aria-disabled') !== 'true';
+  return shown ? (e.innerText || e.value || e.getAttribute('aria-label') || '').trim() : '';
+})"""
+BUSY_STATE_JS = """() => { const b = window.__flotillaBusy;
+  return b ? [b.timers.size, b.net, Date.now() - b.lastMutation] : [0, 0, 100000]; }"""
+LINKS_JS = (
+    "els => els.map(a => [a.href, (a.innerText || a.getAttribute('aria-label') || '').trim()])"
+)
+MAX_TABLE_PAGES = 8
+MAX_OVERLAY_CLICKS = 3
+MAX_FACTS = 10
+
+
+@dataclass
+class Collected:
+    """What a subagent has read so far; kept when a later step fails or time runs out."""
+
+    pages: list[str] = field(default_factory=list)
+    texts: list[tuple[str, str]] = field(default_factory=list)
+    tables: list[tuple[str, PageTable]] = field(default_factory=list)
+    errors: list[SubagentError] = field(default_factory=list)
+
+
+async def settle(page: Page, *, max_s: float = 4.0, quiet_ms: int = 150) -> None:
+    """Wait until the page has no short timers or requests pending and the DOM is quiet."""
+    deadline = time.monotonic() + max_s
+    while time.monotonic() < deadline:
+        try:
+            timers, net, since_mutation = await page.evaluate(BUSY_STATE_JS)
+        except PlaywrightError:
+            return  # navigated away or closed: nothing left to wait for here
+        if timers == 0 and net == 0 and since_mutation >= quiet_ms:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def click_text(page: Page, pattern: re.Pattern[str]) -> str | None:
+    """Click the first visible control whose whole text matches `pattern`; return that text."""
+    controls = page.locator(CLICKABLE)
+    texts: list[str] = await controls.evaluate_all(VISIBLE_TEXTS_JS)
+    for index, text in enumerate(texts):
+        if text and pattern.fullmatch(text):
+            try:
+                await controls.nth(index).click(timeout=2000)
+            except PlaywrightError:
+                continue
+            return text
+    return None
+
+
+async def dismiss_overlays(page: Page) -> None:
+    """Dismiss consent, newsletter and similar overlays by their buttons' words."""
+    for _ in range(MAX_OVERLAY_CLICKS):
+        if await click_text(page, CONSENT_ACCEPT) is None:
+            return
+        await settle(page)
+
+
+async def read_tables(page: Page) -> list[PageTable]:
+    """Tables on the page, following a table's "next page" control to collect every row."""
+    tables = extract_tables(await page.content())
+    for _ in range(MAX_TABLE_PAGES):
+        if not tables or await click_text(page, NEXT_PAGE) is None:
+            break
+        await settle(page)
+        more = extract_tables(await page.content())
+        merged = merge_all(tables, more)
+        if merged == tables:
+            break
+        tables = merged
+    return tables
+
+
+def merge_all(tables: list[PageTable], more: list[PageTable]) -> list[PageTable]:
+    """Fold newly seen tables into known ones: same columns → rows appended, else added."""
+    result = list(tables)
+    for table in more:
+        for index, known in enumerate(result):
+            if known.columns == table.columns:
+                result[index] = merge_tables(known, table)
+                break
+        else:
+            result.append(table)
+    return result
+
+
+async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[str, str]]:
+    """Render `url`, record its main text and tables, and return its links."""
+    await page.goto(url, wait_until="domcontentloaded")
+    await settle(page)
+    await dismiss_overlays(page)
+    tables = await read_tables(page)
+    html = await page.content()
+    collected.pages.append(page.url)
+    collected.texts.append((page.url, main_text(html, page.url)))
+    collected.tables.extend((page.url, table) for table in tables)
+    links: list[list[str]] = await page.locator("a[href]").evaluate_all(LINKS_JS)
+    return [(href, text) for href, text in links]
+
+
+def page_error(url: str, exc: Exception, session: BrowserSession) -> SubagentError:
+    """Turn a browser exception into an error a person can act on."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "ERR_BLOCKED_BY_CLIENT" in text and session.refused:
+        refusal = session.refused[-1]
+        return SubagentError(where=url, kind="refused", rule=refusal.rule, message=str(refusal))
+    for marker, kind, advice in _ERROR_KINDS:
+        if marker in text:
+            return SubagentError(where=url, kind=kind, message=f"{advice} ({text})")
+    return SubagentError(where=url, kind="browser_error", message=text)
+
+
+_ERROR_KINDS = (
+    ("Timeout", "timeout", "the page did not load in time; the site may be down or slow"),
+    ("ERR_CONNECTION_REFUSED", "unreachable", "nothing answers at this address; check the URL"),
+    ("ERR_NAME_NOT_RESOLVED", "dns", "the host name does not resolve; check the URL"),
+    ("ERR_CONNECTION", "unreachable", "the connection failed"),
+    ("ERR_UNSAFE_PORT", "unsafe_port", "browsers refuse this port; serve the site on another"),
+    ("ERR_ABORTED", "aborted", "the page load was aborted (a download or a blocked request)"),
+)
+
+
+async def explore(
+    session: BrowserSession,
+    task: SiteTask,
+    *,
+    max_pages: int,
+    collected: Collected,
+    progress: Progress,
+) -> None:
+    """Read the start page, then the best goal-relevant same-site links, up to `max_pages`."""
+    queue: list[str] = [task.url]
+    visited: set[str] = set()
+    while queue and len(collected.pages) < max_pages:
+        url = queue.pop(0)
+        visited.add(url.rstrip("/"))
+        try:
+            links = await read_page(session.page, url, collected)
+        except PlaywrightError as exc:
+            collected.errors.append(page_error(url, exc, session))
+            continue
+        visited.update(p.rstrip("/") for p in collected.pages)
+        progress("page", {"url": session.page.url, "pages": len(collected.pages)})
+        remaining = max_pages - len(collected.pages)
+        ranked = rank_links(
+            links, base_url=task.url, goal=task.goal, visited=visited, limit=remaining
+        )
+        queue = _merge_queue(queue, [link.url for link in ranked], limit=remaining)
+
+
+def _merge_queue(queue: list[str], new: list[str], *, limit: int) -> list[str]:
+    merged = list(queue)
+    merged.extend(url for url in new if url not in merged)
+    return merged[: max(limit, 0)]
+
+
+def build_findings(
+    task: SiteTask, collected: Collected, *, artifacts: Path, elapsed_s: float
+) -> Findings:
+    """Small, structured findings from what was collected; tables become CSV artifacts."""
+    text = "\n\n".join(t for _, t in collected.texts if t)
+    facts = _facts(collected, task.goal)
+    tables = _save_tables(collected, artifacts)
+    errors = list(collected.errors)
+    if collected.pages and not text and not tables:
+        msg = "the pages rendered but had no readable text or tables; nothing to report"
+        errors.append(SubagentError(where=task.url, kind="no_content", message=msg))
+    status = _status(collected, errors, useful=bool(text or tables))
+    return Findings(
+        task_id=task.task_id,
+        site=task.url,
+        goal=task.goal,
+        status=status,
+        pages_visited=collected.pages,
+        summary=summarise(text, task.goal, max_chars=SUMMARY_MAX_CHARS) if text else "",
+        key_facts=facts,
+        tables=tables,
+        errors=errors,
+        elapsed_s=round(elapsed_s, 3),
+    )
+
+
+def _status(collected: Collected, errors: list[SubagentError], *, useful: bool) -> Status:
+    if not useful:
+        refused = errors and all(e.kind == "refused" for e in errors)
+        return "refused" if refused else "failed"
+    return "partial" if errors else "ok"
+
+
+def _facts(collected: Collected, goal: str) -> list[Fact]:
+    scored: list[Fact] = []
+    seen: set[str] = set()
+    for url, text in collected.texts:
+        for sentence, score in rank_sentences(text, goal, k=MAX_FACTS):
+            if sentence not in seen and quantities(sentence):
+                seen.add(sentence)
+                scored.append(Fact(text=sentence, source_url=url, score=round(score, 3)))
+    scored.sort(key=lambda fact: -fact.score)
+    return scored[:MAX_FACTS]
+
+
+def _save_tables(collected: Collected, artifacts: Path) -> list[TableRef]:
+    refs: list[TableRef] = []
+    for index, (url, table) in enumerate(collected.tables, start=1):
+        artifact = write_csv(artifacts / f"table-{index}.csv", table.columns, table.rows)
+        refs.append(
+            TableRef(
+                artifact=artifact,
+                source_url=url,
+                caption=table.caption,
+                columns=table.columns,
+                n_rows=len(table.rows),
+                numeric=table.numeric,
+            )
+        )
+    return refs
+
+
+def refused_findings(task: SiteTask, refusal: EgressRefused) -> Findings:
+    """Findings for a task whose start URL the egress policy refused."""
+    error = SubagentError(where=task.url, kind="refused", rule=refusal.rule, message=str(refusal))
+    return Findings(
+        task_id=task.task_id, site=task.url, goal=task.goal, status="refused", errors=[error]
+    )

@@ -1,0 +1,116 @@
+"""The real graph, compiled with in-memory and Redis savers, run over local test sites.
+
+These tests drive real Chromium and a real code sandbox; the sites are served on loopback and
+allow-listed by host and port, exactly as a user would.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from pathlib import Path
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.memory import InMemoryStore
+
+from graph.builder import build_graph
+from graph.context import Context
+from memory.checkpoint import redis_saver
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "Compare the monthly price and storage of the plans"
+
+
+def _context(tmp_path: Path, allow: list[str], **overrides) -> Context:
+    return Context(allow_hosts=allow, runs_dir=str(tmp_path / "runs"), **overrides)
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _png_size(path: str) -> tuple[int, int]:
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+async def _run(app, inputs, ctx, thread: str):
+    config = {"configurable": {"thread_id": thread}}
+    events = [e async for e in app.astream(inputs, config, context=ctx, stream_mode="custom")]
+    state = await app.aget_state(config)
+    return state.values, events
+
+
+async def test_fan_out_over_two_sites_reports_both_and_keeps_a_failing_third(tmp_path, site_server):
+    good = site_server("static_table")
+    other = site_server("offsite")
+    dead_port = _closed_port()
+    dead = f"http://127.0.0.1:{dead_port}/"
+    ctx = _context(tmp_path, [good.host, other.host, f"127.0.0.1:{dead_port}"])
+    app = build_graph(checkpointer=InMemorySaver(), store=InMemoryStore())
+    values, events = await _run(
+        app, {"question": QUESTION, "urls": [good.url, other.url, dead]}, ctx, "t-fan"
+    )
+
+    by_id = {f.task_id: f for f in values["findings"]}
+    assert set(by_id) == {"site-1", "site-2", "site-3"}
+    assert by_id["site-1"].status == "ok" and by_id["site-1"].tables
+    assert by_id["site-3"].status == "failed"
+    assert by_id["site-3"].errors[0].kind == "unreachable"
+
+    report = Path(values["report_path"]).read_text()
+    assert "$12.50/mo" in report and "## What failed" in report and dead in report
+    assert values["charts"], "the analyst should chart the numeric table"
+    width, height = _png_size(values["charts"][0])
+    assert width > 200 and height > 150
+    assert {e["state"] for e in events if e["event"] == "subagent"} >= {
+        "started",
+        "page",
+        "ok",
+        "failed",
+    }
+
+
+async def test_max_subagents_refuses_extra_targets_with_a_reason(tmp_path, site_server):
+    good = site_server("static_table")
+    ctx = _context(tmp_path, [good.host], max_subagents=1)
+    app = build_graph(checkpointer=InMemorySaver())
+    urls = [good.url, good.url + "details.html"]
+    values, _ = await _run(app, {"question": QUESTION, "urls": urls}, ctx, "t-quota")
+    assert [f.task_id for f in values["findings"]] == ["site-1"]
+    assert any("max_subagents" in e for e in values["errors"])
+
+
+async def test_loopback_sites_are_refused_unless_allow_listed(tmp_path, site_server):
+    good = site_server("static_table")
+    app = build_graph(checkpointer=InMemorySaver())
+    values, _ = await _run(
+        app, {"question": QUESTION, "urls": [good.url]}, _context(tmp_path, []), "t-deny"
+    )
+    (finding,) = values["findings"]
+    assert finding.status == "refused" and finding.errors[0].rule == "private_address"
+    assert finding.pages_visited == []
+
+
+async def test_redis_saver_checkpoints_the_run_and_the_store_remembers_it(
+    tmp_path, site_server, redis_server_url
+):
+    good = site_server("static_table")
+    ctx = _context(tmp_path, [good.host])
+    store = InMemoryStore()
+    async with redis_saver(redis_server_url) as saver:
+        app = build_graph(checkpointer=saver, store=store)
+        values, _ = await _run(app, {"question": QUESTION, "urls": [good.url]}, ctx, "t-redis")
+        history = [
+            s async for s in app.aget_state_history({"configurable": {"thread_id": "t-redis"}})
+        ]
+    assert values["findings"][0].status == "ok"
+    assert len(history) >= 5  # input, coordinator, browser, analyst, report, remember
+    items = await store.asearch(("insights", "default"))
+    assert any("12.50" in item.value["claim"] or "$" in item.value["claim"] for item in items)
