@@ -162,6 +162,12 @@ class _Server(ThreadingHTTPServer):
             self._open.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A browser that closes a connection mid-response is normal; anything else is logged.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
     def drop_connections(self) -> None:
         """End kept-alive connections so a closed server answers nothing more."""
         with self._open_lock:

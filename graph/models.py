@@ -55,6 +55,7 @@ class Findings(BaseModel):
 
     task_id: str
     site: str = Field(description="The start URL of the site this subagent researched.")
+    site_name: str = Field(default="", description="The site's name, as its page titles give it.")
     goal: str
     status: Literal["ok", "partial", "failed", "refused"] = "ok"
     pages_visited: list[str] = Field(default_factory=list)

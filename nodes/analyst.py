@@ -33,7 +33,7 @@ def manifest_for(question: str, findings: list[Findings]) -> tuple[dict[str, Any
             files[name] = Path(table.artifact.path)
             tables.append(
                 {
-                    "site": finding.site,
+                    "site": finding.site_name or finding.site,
                     "source_url": table.source_url,
                     "path": name,
                     "caption": table.caption,

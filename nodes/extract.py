@@ -815,3 +815,29 @@ NEXT_PAGE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 """Whole button or link texts of pagination controls ("Next ›", "Load more", "»")."""
+
+
+_TITLE_SEPARATORS = re.compile(r"\s+[|·—–:-]\s+")
+
+
+def site_name(titles: list[str], url: str) -> str:
+    """The site's own name: the title segment its pages share, else the first title, else the host.
+
+    Sites repeat their name in every page title ("Pricing — Acme", "Acme — home"); the segment
+    seen most often across the pages read is taken as the name.
+    """
+    segments = [
+        [part.strip() for part in _TITLE_SEPARATORS.split(title) if part.strip()]
+        for title in titles
+        if title.strip()
+    ]
+    counts: dict[str, int] = {}
+    for parts in segments:
+        for part in dict.fromkeys(parts):
+            counts[part] = counts.get(part, 0) + 1
+    shared = [part for part, n in counts.items() if n >= 2 and len(part) <= 60]
+    if shared:
+        return max(shared, key=lambda part: counts[part])
+    if titles and titles[0].strip():
+        return titles[0].strip()[:60]
+    return urlsplit(url).netloc or url

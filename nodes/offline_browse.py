@@ -30,6 +30,7 @@ from nodes.extract import (
     quantities,
     rank_links,
     rank_sentences,
+    site_name,
     summarise,
 )
 from sandbox.browser import BrowserSession
@@ -60,6 +61,7 @@ class Collected:
     """What a subagent has read so far; kept when a later step fails or time runs out."""
 
     pages: list[str] = field(default_factory=list)
+    titles: list[str] = field(default_factory=list)
     texts: list[tuple[str, str]] = field(default_factory=list)
     tables: list[tuple[str, PageTable]] = field(default_factory=list)
     errors: list[SubagentError] = field(default_factory=list)
@@ -136,6 +138,7 @@ async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[st
     tables = await read_tables(page)
     html = await page.content()
     collected.pages.append(page.url)
+    collected.titles.append(await page.title())
     collected.texts.append((page.url, main_text(html, page.url)))
     collected.tables.extend((page.url, table) for table in tables)
     links: list[list[str]] = await page.locator("a[href]").evaluate_all(LINKS_JS)
@@ -213,6 +216,7 @@ def build_findings(
     return Findings(
         task_id=task.task_id,
         site=task.url,
+        site_name=site_name(collected.titles, task.url),
         goal=task.goal,
         status=status,
         pages_visited=collected.pages,

@@ -53,6 +53,7 @@ def subagent_rows(findings: list[Findings]) -> list[dict[str, Any]]:
         {
             "task_id": f.task_id,
             "site": f.site,
+            "name": f.site_name,
             "status": f.status,
             "pages": len(f.pages_visited),
             "tables": len(f.tables),
@@ -121,7 +122,7 @@ def _charts(analysis: Analysis, report_path: Path) -> str:
 
 def _site(finding: Findings, report_path: Path) -> str:
     head = (
-        f"### {finding.site}\n\nStatus **{finding.status}** · {len(finding.pages_visited)} pages · "
+        f"### {finding.site_name or finding.site}\n\n<{finding.site}> · status **{finding.status}** · {len(finding.pages_visited)} pages · "
         f"{finding.elapsed_s:.1f} s"
     )
     facts = _bullets([f"{f.text} ([source]({f.source_url}))" for f in finding.key_facts[:6]])
