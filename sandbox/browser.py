@@ -105,7 +105,9 @@ class _Driver:
     playwright: Playwright | None = None
 
 
-_DRIVERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Driver] = weakref.WeakKeyDictionary()
+_DRIVERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Driver] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @asynccontextmanager

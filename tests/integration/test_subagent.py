@@ -1,0 +1,113 @@
+"""One browser subagent against hostile, broken and awkward sites: it reports, it never raises.
+
+Real Chromium, real local servers. Every target is on loopback and allow-listed by host:port.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from pathlib import Path
+
+import pytest
+
+from graph.context import Context
+from graph.models import Findings, SiteTask
+from nodes.browser import run_subagent
+
+pytestmark = pytest.mark.slow
+
+GOAL = "Compare the monthly price and storage of the plans"
+
+
+async def browse(url: str, allow: list[str], tmp_path: Path, **limits) -> Findings:
+    ctx = Context(allow_hosts=allow, runs_dir=str(tmp_path), **limits)
+    task = SiteTask(task_id="site-1", url=url, goal=GOAL)
+    return await run_subagent(
+        task, ctx, artifacts_root=str(tmp_path), thread_id="t", progress=lambda *_: None
+    )
+
+
+def rows(findings: Findings, index: int = 0) -> list[list[str]]:
+    with open(findings.tables[index].artifact.path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+async def test_cookie_wall_is_dismissed_generically_and_content_read(demo_sites, tmp_path):
+    url = demo_sites.urls["nimbus_vault"]
+    findings = await browse(url, demo_sites.allow_hosts, tmp_path)
+    assert findings.status == "ok"
+    assert findings.site_name == "Nimbus Vault"
+    assert rows(findings)[0] == ["Plan", "Price", "Storage", "Egress"]
+    assert any("$19.99 per month" in f.text for f in findings.key_facts)
+    # Boilerplate numbers from the nav, ads and footer never become facts.
+    assert not any(
+        noise in f.text for f in findings.key_facts for noise in ("50%", "555-0100", "©")
+    )
+
+
+async def test_paginated_table_is_read_across_all_its_pages(demo_sites, tmp_path):
+    findings = await browse(demo_sites.urls["strato_cask"], demo_sites.allow_hosts, tmp_path)
+    table = rows(findings)
+    assert [r[0] for r in table[1:]] == ["Pebble", "Boulder", "Ridge", "Summit", "Stratosphere"]
+    assert table[2][1] == "€ 7,50 per month"  # the cell as shown, currency and period kept
+
+
+async def test_late_rendered_content_is_waited_for(demo_sites, tmp_path):
+    findings = await browse(demo_sites.urls["cumulo_crate"], demo_sites.allow_hosts, tmp_path)
+    assert findings.status == "ok"
+    assert "£99 per year" in [r[1] for r in rows(findings)]
+    assert any("plans" in page for page in findings.pages_visited)
+
+
+async def test_a_hanging_page_times_out_with_a_clear_error(site_server, tmp_path):
+    site = site_server("hang")
+    started = time.monotonic()
+    findings = await browse(site.url + "hang", [site.host], tmp_path, page_timeout_s=1.0)
+    assert time.monotonic() - started < 10
+    assert findings.status == "failed"
+    assert (
+        findings.errors[0].kind == "timeout"
+        and "did not load in time" in findings.errors[0].message
+    )
+
+
+async def test_subagent_time_limit_keeps_what_was_read(site_server, tmp_path):
+    site = site_server("hang")
+    # The start page loads; its only relevant link hangs until the subagent's own limit.
+    findings = await browse(
+        site.url, [site.host], tmp_path, subagent_timeout_s=3.0, page_timeout_s=30.0
+    )
+    assert findings.pages_visited == [site.url]
+    assert findings.status == "partial"
+    assert [e.kind for e in findings.errors] == ["time_limit"]
+
+
+async def test_a_page_with_no_text_says_so(site_server, tmp_path):
+    site = site_server("empty")
+    findings = await browse(site.url, [site.host], tmp_path)
+    assert findings.status == "failed"
+    assert findings.errors[-1].kind == "no_content"
+
+
+async def test_a_table_without_numbers_is_kept_but_marked(site_server, tmp_path):
+    site = site_server("no_numbers")
+    findings = await browse(site.url, [site.host], tmp_path)
+    assert findings.tables and not findings.tables[0].numeric
+
+
+async def test_links_off_the_site_are_never_followed(site_server, tmp_path):
+    site = site_server("offsite")
+    findings = await browse(site.url, [site.host], tmp_path, max_pages=6)
+    assert findings.pages_visited and all(p.startswith(site.url) for p in findings.pages_visited)
+    assert any(p.endswith("pricing.html") for p in findings.pages_visited)
+
+
+async def test_unreachable_site_fails_cleanly(tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    findings = await browse(f"http://127.0.0.1:{port}/", [f"127.0.0.1:{port}"], tmp_path)
+    assert findings.status == "failed" and findings.errors[0].kind == "unreachable"
