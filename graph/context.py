@@ -16,16 +16,12 @@ def _env_list(name: str) -> list[str]:
 class Context:
     """How one run behaves: brains and models, quotas, sandbox tier and egress allow-list."""
 
-    brain: Literal["auto", "offline", "llm"] = field(
-        default="auto",
+    brain: Literal["offline"] = field(
+        default="offline",
         metadata={
-            "description": "Decision policy. 'auto' uses the LLM brain when a model is "
-            "configured and the offline (no model) brain otherwise."
+            "description": "Decision policy. This version ships the offline brain: generic, "
+            "deterministic, no model needed. The run reports the brain it used."
         },
-    )
-    model: str = field(
-        default_factory=lambda: os.environ.get("FLOTILLA_MODEL", ""),
-        metadata={"description": "Chat model as 'provider:model' (env FLOTILLA_MODEL)."},
     )
     max_subagents: int = field(
         default=8,

@@ -59,7 +59,7 @@ async def coordinator(state: ResearchState, runtime: Runtime[Context]) -> dict[s
     if question and not state.get("urls"):
         errors.append("no URLs were given: pass at least one site to research")
     emit(runtime, "plan", tasks=[t.url for t in plan.tasks], refused=len(plan.refused))
-    return {"plan": plan, "brain": "offline", "thread_id": thread_id_of(runtime), "errors": errors}
+    return {"plan": plan, "brain": ctx.brain, "thread_id": thread_id_of(runtime), "errors": errors}
 
 
 def fan_out(state: ResearchState) -> list[Send] | str:
