@@ -114,3 +114,17 @@ async def test_redis_saver_checkpoints_the_run_and_the_store_remembers_it(
     assert len(history) >= 5  # input, coordinator, browser, analyst, report, remember
     items = await store.asearch(("insights", "default"))
     assert any("12.50" in item.value["claim"] or "$" in item.value["claim"] for item in items)
+
+
+async def test_max_parallel_one_runs_the_subagents_one_after_another(tmp_path, site_server):
+    first, second = site_server("static_table"), site_server("offsite")
+    ctx = _context(tmp_path, [first.host, second.host], max_parallel=1, max_pages=1)
+    app = build_graph(checkpointer=InMemorySaver())
+    inputs = {"question": QUESTION, "urls": [first.url, second.url]}
+    values, events = await _run(app, inputs, ctx, "t-serial")
+    assert {f.status for f in values["findings"]} == {"ok"}
+    order = [(e["task_id"], e["state"]) for e in events if e["event"] == "subagent"]
+    starts = [i for i, (_, state) in enumerate(order) if state == "started"]
+    finishes = [i for i, (_, state) in enumerate(order) if state == "ok"]
+    # The second subagent starts only after the first one finished.
+    assert starts[1] > finishes[0]
