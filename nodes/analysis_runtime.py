@@ -746,6 +746,8 @@ _TITLES = {
     "price_usd": "Price (no billing period stated)",
     PRICE_PER_GB_METRIC: "Price per GB-month",
     STORAGE_METRIC: "Included storage",
+    # A data volume per period is an allowance (transfer, egress, downloads), not storage.
+    "storage_gb_per_month": "Monthly data allowance",
     "duration_s": "Duration",
     "percent": "Percentage",
 }
