@@ -1,0 +1,244 @@
+"""`make bench`: time the pipeline and its start-ups, print a markdown table (never assert).
+
+.venv/bin/python -m bench.run [--quick] [--json PATH] [--only NAME[,NAME]]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.report import Result, markdown
+
+BENCHES = ("demo_wall", "browser_ready", "subagent", "sandbox", "redis", "state_bytes")
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """How often each benchmark repeats its measurement."""
+
+    demo_subprocess: int
+    demo_in_process: int
+    browser: int
+    subagent: int
+    sandbox: int
+    redis: int
+
+
+FULL = Repeats(demo_subprocess=3, demo_in_process=2, browser=4, subagent=3, sandbox=3, redis=5)
+QUICK = Repeats(demo_subprocess=1, demo_in_process=1, browser=2, subagent=1, sandbox=2, redis=3)
+
+
+def _command_line(argv: list[str]) -> str:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"unavailable ({exc})"
+    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else "unavailable"
+
+
+def machine_facts() -> dict[str, Any]:
+    """What the numbers were measured on; noisy shared machines make this matter."""
+    from sandbox.browser import chromium_executable
+
+    chromium = chromium_executable()
+    dirty = _command_line(["git", "status", "--porcelain", "--untracked-files=no"])
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "chromium": _command_line([chromium, "--version"]) if chromium else "Playwright's build",
+        "commit": _command_line(["git", "rev-parse", "--short", "HEAD"]),
+        "tree": "dirty" if dirty and dirty != "unavailable" else "clean",
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def header(facts: dict[str, Any]) -> str:
+    """One line of machine facts above the table."""
+    load = " ".join(f"{x:.2f}" for x in facts["loadavg_start"])
+    return (
+        f"flotilla bench — nproc {facts['nproc']}, Python {facts['python']}, "
+        f"{facts['chromium']}, commit {facts['commit']} ({facts['tree']} tree), load {load}"
+    )
+
+
+@dataclass
+class Session:
+    """Results gathered so far, and the in-process demo runs shared by two benchmarks."""
+
+    repeats: Repeats
+    results: list[Result]
+    details: dict[str, Any]
+    _graph_runs: list[Any] | None = None
+
+    def graph_runs(self) -> list[Any]:
+        """In-process demo runs (made once, used by `demo_wall` and `state_bytes`)."""
+        from bench.pipeline import demo_in_process
+
+        if self._graph_runs is None:
+            n = self.repeats.demo_in_process
+            self._graph_runs = [asyncio.run(demo_in_process()) for _ in range(n)]
+            self.details["demo_in_process"] = [vars(r) for r in self._graph_runs]
+        return self._graph_runs
+
+
+def _series(bench: str, metric: str, values: list[float | None], anchor: str = "") -> Result:
+    return Result(bench, metric, "s", [v for v in values if v is not None], anchor)
+
+
+def bench_demo_wall(s: Session) -> list[Result]:
+    """The demo as a user runs it (subprocess) and the graph's share of it (in-process)."""
+    from bench.pipeline import demo_subprocess
+
+    subs = [demo_subprocess() for _ in range(s.repeats.demo_subprocess)]
+    s.details["demo_subprocess"] = [vars(r) for r in subs]
+    runs = s.graph_runs()
+    out = [
+        _series("demo_wall", "`flotilla demo --json`, subprocess wall", [r.wall_s for r in subs]),
+        _series(
+            "demo_wall", "in-process: graph astream start → end", [r.extra["graph_s"] for r in runs]
+        ),
+        _series(
+            "demo_wall",
+            "in-process: plan → analyst started (browse phase)",
+            [r.extra["browse_phase_s"] for r in runs],
+        ),
+        _series(
+            "demo_wall", "in-process: embedded Redis up", [r.extra["redis_start_s"] for r in runs]
+        ),
+        _series(
+            "demo_wall", "analyst started → done (subprocess runs)", [r.analyst_s for r in subs]
+        ),
+    ]
+    for task_id in sorted(subs[0].subagent_s):
+        values: list[float | None] = [r.subagent_s.get(task_id) for r in subs]
+        out.append(
+            _series("demo_wall", f"{task_id} elapsed_s (from --json)", values, "3 run at once")
+        )
+    return out
+
+
+def bench_state_bytes(s: Session) -> list[Result]:
+    """How big the checkpointed final state is, next to what the run wrote to disk."""
+    runs = s.graph_runs()
+    first = runs[0].extra
+    html = "raw HTML in state: " + ("YES" if any(r.extra["has_html"] for r in runs) else "none")
+
+    def series(metric: str, key: str, anchor: str = "") -> Result:
+        return Result("state_bytes", metric, "bytes", [float(r.extra[key]) for r in runs], anchor)
+
+    return [
+        series(f"final state via saver serde ({first['serde_type']})", "serde_bytes", html),
+        series("final state as json.dumps(default=str)", "json_bytes"),
+        series(f"largest field: {first['largest_key']!r}", "largest_key_bytes"),
+        series(f"run dir on disk ({first['run_dir_files']} files)", "run_dir_bytes"),
+        series("demo site files served (for scale)", "demo_site_bytes"),
+    ]
+
+
+def bench_browser_ready(s: Session) -> list[Result]:
+    """Browser sandbox start-up, alone and in a fleet."""
+    from bench.startup import browser_ready
+
+    return asyncio.run(browser_ready(repeats=s.repeats.browser))
+
+
+def bench_subagent(s: Session) -> list[Result]:
+    """One full offline browse per demo site."""
+    from bench.pipeline import subagents
+
+    return asyncio.run(subagents(repeats=s.repeats.subagent))
+
+
+def bench_sandbox(s: Session) -> list[Result]:
+    """Code-interpreter cold starts."""
+    from bench.startup import sandbox
+
+    return asyncio.run(sandbox(repeats=s.repeats.sandbox))
+
+
+def bench_redis(s: Session) -> list[Result]:
+    """Embedded Redis start and stop."""
+    from bench.startup import redis_cycle
+
+    return redis_cycle(repeats=s.repeats.redis)
+
+
+RUNNERS: dict[str, Callable[[Session], list[Result]]] = {
+    "demo_wall": bench_demo_wall,
+    "browser_ready": bench_browser_ready,
+    "subagent": bench_subagent,
+    "sandbox": bench_sandbox,
+    "redis": bench_redis,
+    "state_bytes": bench_state_bytes,
+}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (about a minute)")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    parser.add_argument(
+        "--only", metavar="NAME[,NAME]", help=f"run only these: {', '.join(BENCHES)}"
+    )
+    args = parser.parse_args(argv)
+    chosen = [n.strip() for n in (args.only or ",".join(BENCHES)).split(",") if n.strip()]
+    unknown = [n for n in chosen if n not in BENCHES]
+    if unknown or not chosen:
+        parser.error(f"unknown benchmark(s) {unknown!r}; choose from {', '.join(BENCHES)}")
+    args.chosen = chosen
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen benchmarks, print the table, optionally write JSON."""
+    args = parse_args(argv)
+    facts = machine_facts()
+    print(header(facts), flush=True)
+    session = Session(repeats=QUICK if args.quick else FULL, results=[], details={})
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    for name in args.chosen:
+        print(f"… {name}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        try:
+            session.results += RUNNERS[name](session)
+        except Exception as exc:  # one broken benchmark should not hide the others' numbers
+            print(f"{name} failed: {exc!r}", file=sys.stderr, flush=True)
+            session.results.append(
+                Result(name, f"FAILED: {type(exc).__name__}", "s", [], str(exc)[:120])
+            )
+        timings[name] = time.perf_counter() - t0
+    total = time.perf_counter() - started
+    facts["loadavg_end"] = os.getloadavg()
+    print()
+    print(markdown(session.results))
+    spent = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+    load = " ".join(f"{x:.2f}" for x in facts["loadavg_end"])
+    mode = "quick" if args.quick else "full"
+    print(f"\n{mode} run: {total:.0f} s in all ({spent}); load at end {load}", flush=True)
+    if args.json:
+        payload = {
+            "machine": facts,
+            "mode": mode,
+            "seconds": timings,
+            "results": [r.to_json() for r in session.results],
+            "details": session.details,
+        }
+        Path(args.json).write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
