@@ -104,12 +104,12 @@ async def dismiss_overlays(page: Page) -> None:
 
 async def read_tables(page: Page) -> list[PageTable]:
     """Tables on the page, following a table's "next page" control to collect every row."""
-    tables = extract_tables(await page.content())
+    tables = await asyncio.to_thread(extract_tables, await page.content())
     for _ in range(MAX_TABLE_PAGES):
         if not tables or await click_text(page, NEXT_PAGE) is None:
             break
         await settle(page)
-        more = extract_tables(await page.content())
+        more = await asyncio.to_thread(extract_tables, await page.content())
         merged = merge_all(tables, more)
         if merged == tables:
             break
@@ -139,7 +139,8 @@ async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[st
     html = await page.content()
     collected.pages.append(page.url)
     collected.titles.append(await page.title())
-    collected.texts.append((page.url, main_text(html, page.url)))
+    # Parsing is CPU work: off the event loop, so other subagents' browsers keep being served.
+    collected.texts.append((page.url, await asyncio.to_thread(main_text, html, page.url)))
     collected.tables.extend((page.url, table) for table in tables)
     links: list[list[str]] = await page.locator("a[href]").evaluate_all(LINKS_JS)
     return [(href, text) for href, text in links]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,13 +140,23 @@ def _site(finding: Findings, report_path: Path) -> str:
     return "\n\n".join(body)
 
 
+def write_report(
+    state: ResearchState, *, runs_dir: str, thread_id: str
+) -> tuple[Path, list[str], list[str]]:
+    """Render and write `<runs_dir>/<thread_id>/report.md`; return its path, answer, failures."""
+    path = run_dir(runs_dir, thread_id) / "report.md"
+    markdown, answer, failed = render(state, thread_id=thread_id, report_path=path)
+    path.write_text(markdown)
+    return path, answer, failed
+
+
 async def report(state: ResearchState, runtime: Runtime[Context]) -> dict[str, Any]:
     """Graph node: write `<runs_dir>/<thread_id>/report.md` and fill the run's output."""
     ctx = runtime.context or Context()
     thread_id = thread_id_of(runtime)
-    path = run_dir(ctx.runs_dir, thread_id) / "report.md"
-    markdown, answer, failed = render(state, thread_id=thread_id, report_path=path)
-    path.write_text(markdown)
+    path, answer, failed = await asyncio.to_thread(
+        write_report, state, runs_dir=ctx.runs_dir, thread_id=thread_id
+    )
     findings = state.get("findings") or []
     analysis = state.get("analysis") or Analysis()
     emit(runtime, "report", state="done", path=str(path))
