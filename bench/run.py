@@ -20,7 +20,17 @@ from typing import Any
 
 from bench.report import Result, markdown
 
-BENCHES = ("demo_wall", "browser_ready", "subagent", "sandbox", "redis", "state_bytes")
+BENCHES = (
+    "demo_wall",
+    "browser_ready",
+    "browser_jail",
+    "subagent",
+    "sandbox",
+    "warm_pool",
+    "redis",
+    "memory",
+    "state_bytes",
+)
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,27 @@ def bench_sandbox(s: Session) -> list[Result]:
     return asyncio.run(sandbox(repeats=s.repeats.sandbox))
 
 
+def bench_browser_jail(s: Session) -> list[Result]:
+    """Browser sandbox readiness with and without the bwrap jail; parallel browsers."""
+    from bench.browser_jail import browser_jail
+
+    return asyncio.run(browser_jail(repeats=s.repeats.browser))
+
+
+def bench_warm_pool(s: Session) -> list[Result]:
+    """Warm-pool acquire → first result, per tier."""
+    from bench.sandbox_bench import warm_pool
+
+    return asyncio.run(warm_pool(repeats=s.repeats.sandbox))
+
+
+def bench_memory(s: Session) -> list[Result]:
+    """Checkpoint cost per superstep (Redis vs in-memory), resume, recall over 10,000 insights."""
+    from bench.memory_bench import run
+
+    return asyncio.run(run(quick=s.repeats is QUICK))
+
+
 def bench_redis(s: Session) -> list[Result]:
     """Embedded Redis start and stop."""
     from bench.startup import redis_cycle
@@ -178,8 +209,11 @@ RUNNERS: dict[str, Callable[[Session], list[Result]]] = {
     "demo_wall": bench_demo_wall,
     "browser_ready": bench_browser_ready,
     "subagent": bench_subagent,
+    "browser_jail": bench_browser_jail,
     "sandbox": bench_sandbox,
+    "warm_pool": bench_warm_pool,
     "redis": bench_redis,
+    "memory": bench_memory,
     "state_bytes": bench_state_bytes,
 }
 

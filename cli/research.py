@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli.common import (
     EXIT_NOTHING,
@@ -20,6 +21,9 @@ from cli.common import (
 )
 from graph.context import Context
 
+if TYPE_CHECKING:
+    from graph.state import ResearchInput
+
 DEMO_QUESTION = "Compare the monthly price and storage of each vendor's plans"
 
 
@@ -30,17 +34,33 @@ def register(sub: Any) -> None:
     research.add_argument(
         "--url", action="append", default=[], required=True, help="a site to research"
     )
-    research.add_argument("--thread", default=None, help="thread id (default: a new one)")
+    add_thread_options(research)
     research.add_argument("--max-subagents", type=int, default=None)
     research.add_argument("--max-parallel", type=int, default=None)
-    research.add_argument("--sandbox-tier", choices=["auto", "bwrap", "none"], default=None)
+    research.add_argument(
+        "--sandbox-tier", choices=["auto", "gvisor", "bwrap", "none"], default=None
+    )
     add_common_options(research)
     research.set_defaults(handler=research_command)
     demo = sub.add_parser("demo", help="research the bundled demo sites with the offline brain")
     demo.add_argument("--latency", type=float, default=0.0, help="added server latency, seconds")
-    demo.add_argument("--thread", default=None)
+    add_thread_options(demo)
     add_common_options(demo)
     demo.set_defaults(handler=demo_command)
+
+
+def add_thread_options(parser: argparse.ArgumentParser) -> None:
+    """--thread and --checkpoint-ttl, for commands that start or continue a thread."""
+    parser.add_argument(
+        "--thread", default=None, help="thread id (default: a new one); an existing one continues"
+    )
+    parser.add_argument(
+        "--checkpoint-ttl",
+        type=float,
+        default=None,
+        metavar="MINUTES",
+        help="expire the thread's checkpoints this long after last use (default: keep)",
+    )
 
 
 def usable(output: dict[str, Any]) -> bool:
@@ -48,40 +68,115 @@ def usable(output: dict[str, Any]) -> bool:
     return any(s["status"] in ("ok", "partial") for s in output.get("subagents", []))
 
 
+OUTPUT_KEYS = (
+    "thread_id",
+    "brain",
+    "answer",
+    "report_path",
+    "charts",
+    "sources",
+    "subagents",
+    "errors",
+)
+
+
+class ThreadError(Exception):
+    """The thread cannot be run as asked (unknown, or has an unfinished run); says what to do."""
+
+
+def context_from(data: dict[str, Any]) -> Context:
+    """A `Context` from recorded settings; keys this version does not know are ignored."""
+    known = {f.name for f in dataclasses.fields(Context)}
+    return Context(**{k: v for k, v in data.items() if k in known})
+
+
 async def run_research(
     question: str, urls: list[str], ctx: Context, *, thread: str | None
 ) -> dict[str, Any]:
-    """Run the graph with Redis checkpoints and memory; return the run's output."""
+    """Run the graph with Redis checkpoints and memory; return the run's output.
+
+    On an existing thread the run continues it: the new question is planned afresh and the
+    thread's earlier findings stay in its state (the report marks them).
+    """
+    thread_id = thread or f"run-{uuid.uuid4().hex[:12]}"
+    return await run_thread(thread_id, {"question": question, "urls": urls}, ctx)
+
+
+async def run_thread(
+    thread_id: str, inputs: ResearchInput | None, ctx: Context | None
+) -> dict[str, Any]:
+    """Run `inputs` on `thread_id`, or with `inputs=None` finish its interrupted run.
+
+    `ctx=None` runs with the settings recorded when the thread last ran. Raises
+    `RedisUnavailable` when Redis is down or goes away mid-run (finished steps stay
+    checkpointed), `ThreadError` when the thread cannot run as asked.
+    """
+    from memory.redis_server import RedisUnavailable, connection_failure, redis_url
+
+    async with redis_url() as url:
+        try:
+            return await _run_on(url, thread_id, inputs, ctx)
+        except Exception as exc:
+            lost = None if isinstance(exc, RedisUnavailable) else connection_failure(exc)
+            if lost is None:
+                raise
+            reason = str(lost).splitlines()[0].rstrip(". ") or type(lost).__name__
+            msg = (
+                f"Redis at {url!r} went away during the run ({reason}). Finished steps are "
+                f"checkpointed: once Redis is back, run `flotilla resume {thread_id}`."
+            )
+            raise RedisUnavailable(msg) from None
+
+
+async def _run_on(
+    url: str, thread_id: str, inputs: ResearchInput | None, ctx: Context | None
+) -> dict[str, Any]:
     from graph.builder import build_graph
     from memory.checkpoint import redis_saver
     from memory.insights import redis_store
-    from memory.redis_server import redis_url
+    from memory.redis_server import async_client
+    from memory.threads import load_thread_context, save_thread_context
 
-    thread_id = thread or f"run-{uuid.uuid4().hex[:12]}"
     config: Any = {"configurable": {"thread_id": thread_id}}
-    printer = ProgressPrinter()
-    async with redis_url() as url, redis_saver(url) as saver, redis_store(url) as store:
-        app = build_graph(checkpointer=saver, store=store)
-        stream = app.astream(
-            {"question": question, "urls": urls}, config, context=ctx, stream_mode="custom"
+    async with async_client(url) as client:
+        if ctx is None:
+            recorded = await load_thread_context(client, thread_id)
+            ctx = context_from(recorded) if recorded is not None else Context()
+        ttl = ctx.checkpoint_ttl_minutes
+        async with redis_saver(url, ttl_minutes=ttl) as saver, redis_store(url) as store:
+            app = build_graph(checkpointer=saver, store=store)
+            state = await app.aget_state(config)
+            _check_can_run(state, thread_id, resume=inputs is None, url=url)
+            if inputs is not None or state.next:
+                await save_thread_context(
+                    client, thread_id, dataclasses.asdict(ctx), ttl_minutes=ttl
+                )
+                printer = ProgressPrinter()
+                # "sync": a step counts as done only once its checkpoint is in Redis, so losing
+                # Redis stops the run at the next step rather than after the report.
+                stream = app.astream(
+                    inputs, config, context=ctx, stream_mode="custom", durability="sync"
+                )
+                async for event in stream:
+                    printer(event)
+                state = await app.aget_state(config)
+    return {key: state.values.get(key) for key in OUTPUT_KEYS}
+
+
+def _check_can_run(state: Any, thread_id: str, *, resume: bool, url: str) -> None:
+    if resume and state.created_at is None:
+        msg = f"there is no thread {thread_id!r} in Redis at {url!r}: check the id"
+        raise ThreadError(msg)
+    if not resume and state.next:
+        msg = (
+            f"thread {thread_id!r} has an unfinished run (next: {', '.join(state.next)}): "
+            f"finish it with `flotilla resume {thread_id}`, or use another --thread"
         )
-        async for event in stream:
-            printer(event)
-        state = await app.aget_state(config)
-    keys = (
-        "thread_id",
-        "brain",
-        "answer",
-        "report_path",
-        "charts",
-        "sources",
-        "subagents",
-        "errors",
-    )
-    return {key: state.values.get(key) for key in keys}
+        raise ThreadError(msg)
 
 
-def _print_result(output: dict[str, Any], *, as_json: bool) -> None:
+def print_result(output: dict[str, Any], *, as_json: bool) -> None:
+    """The run's output: one JSON object, or the report path, charts and problems."""
     if as_json:
         print(json.dumps(output, indent=2))
         return
@@ -103,11 +198,14 @@ async def research_command(
             "the question is empty: say what to research", as_json=args.json, code=EXIT_USAGE
         )
     ctx = make_context(args, allow_hosts=allow_hosts)
+    ctx.checkpoint_ttl_minutes = args.checkpoint_ttl
     try:
         output = await run_research(args.question, args.url, ctx, thread=args.thread)
     except RedisUnavailable as exc:
         return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
-    _print_result(output, as_json=args.json)
+    except ThreadError as exc:
+        return fail(str(exc), as_json=args.json, code=EXIT_USAGE)
+    print_result(output, as_json=args.json)
     return EXIT_OK if usable(output) else EXIT_NOTHING
 
 

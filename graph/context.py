@@ -45,11 +45,20 @@ class Context:
         default=15.0,
         metadata={"description": "Wall-time limit for loading one page, in seconds."},
     )
-    sandbox_tier: Literal["auto", "bwrap", "none"] = field(
+    sandbox_tier: Literal["auto", "gvisor", "bwrap", "none"] = field(
         default_factory=lambda: os.environ.get("FLOTILLA_SANDBOX_TIER", "auto"),  # type: ignore[arg-type,return-value]
         metadata={
             "description": "Code-interpreter isolation. 'auto' picks the strongest tier that "
-            "works here; 'none' runs without isolation and says so loudly."
+            "works here (gvisor, then bwrap); 'none' runs without isolation and says so loudly."
+        },
+    )
+    sandbox_pool_size: int = field(
+        default=0,
+        metadata={
+            "description": "Warm code-interpreter sessions (pandas and matplotlib imported) "
+            "kept ready per process for the analyst; 0 starts a fresh session per analysis. "
+            "Each session is used once, then destroyed. Worth 1 in a long-lived server "
+            "(langgraph dev): a one-shot CLI run only pays for the spare it never uses."
         },
     )
     sandbox_timeout_s: float = field(
@@ -74,4 +83,11 @@ class Context:
     memory_namespace: str = field(
         default="default",
         metadata={"description": "Long-term memory namespace (user or project)."},
+    )
+    checkpoint_ttl_minutes: float | None = field(
+        default=None,
+        metadata={
+            "description": "Expire a thread's checkpoints this many minutes after their last "
+            "write or read (the CLI's Redis saver); empty keeps them until deleted."
+        },
     )

@@ -65,6 +65,9 @@ class Findings(BaseModel):
     errors: list[SubagentError] = Field(default_factory=list)
     elapsed_s: float = 0.0
     brain: str = "offline"
+    browser_jail: str = Field(
+        default="", description="How the browser was isolated: 'bwrap', or 'none: <why>'."
+    )
 
 
 class SiteTask(BaseModel):

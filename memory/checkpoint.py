@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from langgraph.checkpoint.redis.aio import AsyncRedisSaver
-
 from memory.redis_server import async_client
+from memory.saver import FlotillaRedisSaver
 
 
 @asynccontextmanager
 async def redis_saver(
     url: str, *, ttl_minutes: float | None = None
-) -> AsyncIterator[AsyncRedisSaver]:
-    """Yield an `AsyncRedisSaver` on `url` with its indices created; close it on exit.
+) -> AsyncIterator[FlotillaRedisSaver]:
+    """Yield the project's Redis saver on `url` with its indices created; close it on exit.
+
+    That is upstream's `AsyncRedisSaver` with its conformance gaps fixed (`memory.saver`).
 
     `ttl_minutes` expires a thread's checkpoints that long after their last write or read;
     None keeps them until deleted. Check the URL first with `memory.redis_server.check_redis`
@@ -22,8 +23,10 @@ async def redis_saver(
     """
     ttl = None if ttl_minutes is None else {"default_ttl": ttl_minutes, "refresh_on_read": True}
     # The saver's __aenter__ runs asetup(): idempotent index creation.
-    async with async_client(url) as client, AsyncRedisSaver(redis_client=client, ttl=ttl) as saver:
-        yield saver
+    async with async_client(url) as client:
+        saver = FlotillaRedisSaver(redis_client=client, ttl=ttl)
+        async with saver:
+            yield saver
 
 
 __all__ = ["redis_saver"]

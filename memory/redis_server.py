@@ -8,9 +8,12 @@ Redis that `langgraph-checkpoint-redis` accepts (Debian's redis 7 lacks both mod
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import importlib.util
+import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -31,6 +34,9 @@ DEFAULT_STATE_DIR = Path(".flotilla")
 REQUIRED_MODULES = frozenset({"ReJSON", "search"})
 _LOG_NAME = "redis-server.log"
 _LOCK_NAME = "flotilla-redis.lock"
+_USERS_NAME = "flotilla-redis.users"
+_INFO_NAME = "flotilla-redis.json"
+_MUTEX_TIMEOUT_S = 60.0
 _CHECK_TIMEOUT_S = 2.0
 
 
@@ -122,11 +128,139 @@ def _terminate(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     proc.wait()
 
 
+@dataclass(frozen=True)
+class _ServerInfo:
+    """What `flotilla-redis.json` says about the server running on a data folder."""
+
+    port: int
+    pid: int
+
+    @classmethod
+    def read(cls, path: Path) -> _ServerInfo | None:
+        try:
+            raw = json.loads(path.read_text())
+            return cls(port=int(raw["port"]), pid=int(raw["pid"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"port": self.port, "pid": self.pid}))
+        tmp.replace(path)
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` is a running (not zombie) redis-server."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # Someone else's process: alive, and (below) most likely not ours.
+    proc = Path("/proc") / str(pid)
+    try:
+        state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        cmdline = (proc / "cmdline").read_bytes()
+    except (OSError, IndexError):
+        return not proc.parent.is_dir()  # No /proc (not Linux): trust kill(0).
+    # A reused pid that is not a redis-server is as good as dead.
+    return state != "Z" and b"redis-server" in cmdline
+
+
+def _stop_pid(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM a server we did not start (Redis flushes the AOF), SIGKILL if it hangs."""
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if _alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _flock(path: Path, mode: int, *, timeout: float) -> IO[bytes]:
+    """Open `path` and take `mode` (LOCK_EX or LOCK_SH) on it, polling up to `timeout` s."""
+    handle = path.open("ab")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            return handle
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise
+            time.sleep(0.01)
+
+
+# Servers this process started and left to other users; polled so their exits are reaped.
+_LEFT_RUNNING: list[subprocess.Popen[bytes]] = []
+
+
+def _reap_left_running() -> None:
+    _LEFT_RUNNING[:] = [proc for proc in _LEFT_RUNNING if proc.poll() is None]
+
+
+class _Lease:
+    """This process's use of a shared server: a shared lock held for as long as it uses it.
+
+    Releasing it stops the server when no other process holds a lease (the last user out
+    stops it), so no process pulls the server from under another's run.
+    """
+
+    def __init__(self, data_dir: Path, info: _ServerInfo, proc: subprocess.Popen[bytes] | None):
+        self.data_dir, self.info, self.proc = data_dir, info, proc
+        self.users: IO[bytes] | None = _flock(
+            data_dir / _USERS_NAME, fcntl.LOCK_SH, timeout=_MUTEX_TIMEOUT_S
+        )
+
+    def release(self) -> None:
+        users, self.users = self.users, None
+        if users is None:
+            return
+        with _mutex(self.data_dir):
+            users.close()
+            try:
+                last = _flock(self.data_dir / _USERS_NAME, fcntl.LOCK_EX, timeout=0)
+            except BlockingIOError:
+                # Another process still uses the server and stops it when done; we keep our
+                # child's handle so its exit status is collected (no zombie, no warning).
+                if self.proc is not None:
+                    _LEFT_RUNNING.append(self.proc)
+                return
+            with last:
+                if self.proc is not None:
+                    _terminate(self.proc)
+                else:
+                    _stop_pid(self.info.pid)
+                (self.data_dir / _INFO_NAME).unlink(missing_ok=True)
+
+
+@contextmanager
+def _mutex(data_dir: Path) -> Iterator[None]:
+    """Serialise start/attach/stop decisions on one data folder across processes."""
+    try:
+        lock = _flock(data_dir / _LOCK_NAME, fcntl.LOCK_EX, timeout=_MUTEX_TIMEOUT_S)
+    except BlockingIOError:
+        msg = (
+            f"Another Flotilla process has held the Redis lock on {str(data_dir)!r} for over "
+            f"{_MUTEX_TIMEOUT_S:g} s. Retry, or set {STATE_DIR_ENV} to use another folder."
+        )
+        raise RedisUnavailable(msg) from None
+    with lock:
+        yield
+
+
 class EmbeddedRedis:
-    """A private redis-server with JSON + Search, on 127.0.0.1 at a free port.
+    """A redis-server with JSON + Search on 127.0.0.1, shared by the processes of one data folder.
 
     Data persist in `data_dir` (append-only file), so a thread checkpointed by one run can be
-    resumed by the next. One data folder serves one server at a time (a lock file enforces it).
+    resumed by the next. The first process to `start()` launches the server and records its port
+    and pid in `flotilla-redis.json`; later processes find it there and reuse it (it must answer
+    PING with the JSON and Search modules). Every user holds a shared lock while it uses the
+    server; `stop()` shuts the server down only when no other process holds one. A record left
+    by a dead server is replaced; a server left by a killed process is reused.
     """
 
     def __init__(
@@ -139,10 +273,10 @@ class EmbeddedRedis:
         self.data_dir = Path(data_dir).absolute() if data_dir else default_data_dir()
         self.start_timeout = start_timeout
         self._binaries = binaries
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lock: IO[bytes] | None = None
+        self._lease: _Lease | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self.port: int | None = None
+        self.owned = False
 
     @property
     def url(self) -> str:
@@ -157,6 +291,11 @@ class EmbeddedRedis:
         """Where the server writes its log."""
         return self.data_dir / _LOG_NAME
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while this object uses it."""
+        return self._lease.info.pid if self._lease else None
+
     def _command(self, binaries: RedisBinaries, port: int) -> list[str]:
         args = [str(binaries.server), "--port", str(port), "--bind", "127.0.0.1"]
         args += ["--dir", str(self.data_dir), "--appendonly", "yes", "--save", ""]
@@ -165,46 +304,60 @@ class EmbeddedRedis:
             args += ["--loadmodule", str(module)]
         return args
 
-    def _acquire_lock(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        lock = (self.data_dir / _LOCK_NAME).open("wb")
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.close()
-            msg = (
-                f"Another Flotilla process runs a Redis on {str(self.data_dir)!r}. "
-                f"Set {REDIS_URL_ENV} to share one server, or {STATE_DIR_ENV} to use another folder."
-            )
-            raise RedisUnavailable(msg) from None
-        self._lock = lock
-
-    def _release_lock(self) -> None:
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
-
     def start(self) -> Self:
-        """Start the server and wait until it answers PING; raise RedisUnavailable otherwise."""
-        if self._proc is not None:
+        """Reuse the folder's running server or start one; raise RedisUnavailable otherwise."""
+        if self._lease is not None:
             return self
-        binaries = self._binaries or find_binaries()
-        self._acquire_lock()
-        try:
-            self._start_with_retries(binaries)
-        except BaseException:
-            self._release_lock()
-            raise
+        _reap_left_running()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with _mutex(self.data_dir):
+            proc: subprocess.Popen[bytes] | None = None
+            info = self._running_server()
+            if info is None:
+                proc, port = self._start_with_retries(self._binaries or find_binaries())
+                info = _ServerInfo(port=port, pid=proc.pid)
+                info.write(self.data_dir / _INFO_NAME)
+            try:
+                self._lease = _Lease(self.data_dir, info, proc)
+            except BlockingIOError:  # Only a stopper holds it exclusively, under the mutex.
+                if proc is not None:
+                    _terminate(proc)
+                raise
+        self.port, self.owned = info.port, proc is not None
+        self._finalizer = weakref.finalize(self, self._lease.release)
         return self
 
-    def _start_with_retries(self, binaries: RedisBinaries, attempts: int = 3) -> None:
+    def _running_server(self) -> _ServerInfo | None:
+        """The recorded server if it is alive and usable; None (record removed) if it is gone."""
+        info_path = self.data_dir / _INFO_NAME
+        info = _ServerInfo.read(info_path)
+        if info is None or not _alive(info.pid):
+            info_path.unlink(missing_ok=True)
+            return None
+        url = f"redis://127.0.0.1:{info.port}/0"
+        deadline = time.monotonic() + self.start_timeout
+        while True:  # It may still be loading its append-only file.
+            try:
+                check_redis_sync(url, connect_timeout=0.5)
+                return info
+            except RedisUnavailable as exc:
+                if time.monotonic() >= deadline or not _alive(info.pid):
+                    msg = (
+                        f"The Redis (pid {info.pid}) recorded in {str(info_path)!r} is unusable: "
+                        f"{exc} Stop it (kill {info.pid}), or set {STATE_DIR_ENV} to use another "
+                        "folder."
+                    )
+                    raise RedisUnavailable(msg) from None
+            time.sleep(0.05)
+
+    def _start_with_retries(
+        self, binaries: RedisBinaries, attempts: int = 3
+    ) -> tuple[subprocess.Popen[bytes], int]:
         for attempt in range(attempts):
             port = _free_port()
             proc = self._spawn(binaries, port)
             if self._wait_ready(proc, port):
-                self._proc, self.port = proc, port
-                self._finalizer = weakref.finalize(self, _terminate, proc)
-                return
+                return proc, port
             exit_code = proc.poll()
             _terminate(proc)
             # Another process may take the free port between our probe and the server's bind.
@@ -251,20 +404,23 @@ class EmbeddedRedis:
         return False
 
     def stop(self) -> None:
-        """Shut the server down (it flushes the AOF first); safe to call more than once."""
-        proc, self._proc = self._proc, None
+        """Stop using the server; shut it down (it flushes the AOF) if no other process uses it.
+
+        Safe to call more than once.
+        """
+        lease, self._lease = self._lease, None
         if self._finalizer is not None:
             self._finalizer.detach()
             self._finalizer = None
-        if proc is not None:
-            _terminate(proc)
-        self.port = None
-        self._release_lock()
+        if lease is not None:
+            lease.release()
+        _reap_left_running()
+        self.port, self.owned = None, False
 
     @property
     def running(self) -> bool:
-        """True while the server process is alive."""
-        return self._proc is not None and self._proc.poll() is None
+        """True while this object uses a server that is alive."""
+        return self._lease is not None and _alive(self._lease.info.pid)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -362,6 +518,27 @@ async def async_client(url: str) -> AsyncIterator[redis.asyncio.Redis]:
         await client.aclose()
 
 
+def connection_failure(exc: BaseException) -> BaseException | None:
+    """The Redis connection error in `exc`, its causes or its group; None if there is none.
+
+    Libraries above the client (redisvl, the saver) re-raise connection errors as their own
+    types, so the whole chain is searched.
+    """
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, redis.ConnectionError | redis.TimeoutError):
+            return current
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return None
+
+
 def _configured_url(url: str | None) -> str | None:
     return url or os.environ.get(REDIS_URL_ENV) or None
 
@@ -407,6 +584,7 @@ __all__ = [
     "async_client",
     "check_redis",
     "check_redis_sync",
+    "connection_failure",
     "default_data_dir",
     "find_binaries",
     "redis_url",

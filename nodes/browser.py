@@ -74,6 +74,8 @@ async def _browse(
 ) -> None:
     async with browser_sandbox(policy) as session:
         session.page.set_default_timeout(ctx.page_timeout_s * 1000)
+        jail = session.jail if session.jail != "none" else f"none: {session.jail_reason}"
+        collected.browser_jail = jail
         try:
             await explore(
                 session, task, max_pages=ctx.max_pages, collected=collected, progress=progress

@@ -8,15 +8,18 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 
 from graph.context import Context
-from graph.models import Plan, RefusedTarget, SiteTask
+from graph.models import Findings, Plan, RefusedTarget, SiteTask
 from graph.state import BrowseTask, ResearchState
 from memory.insights import recall
 from nodes.progress import emit, thread_id_of
 from sandbox.egress import EgressRefused, validate_url
 
 
-def plan_tasks(question: str, urls: list[str], *, max_subagents: int) -> Plan:
-    """One task per distinct, well-formed URL with the question as its goal; refuse the rest."""
+def plan_tasks(question: str, urls: list[str], *, max_subagents: int, first: int = 1) -> Plan:
+    """One task per distinct, well-formed URL with the question as its goal; refuse the rest.
+
+    Tasks are numbered `site-<first>`, `site-<first + 1>`, …
+    """
     plan = Plan()
     question = question.strip()
     for raw in urls:
@@ -25,8 +28,19 @@ def plan_tasks(question: str, urls: list[str], *, max_subagents: int) -> Plan:
             plan.refused.append(refusal)
             continue
         url = raw.strip()
-        plan.tasks.append(SiteTask(task_id=f"site-{len(plan.tasks) + 1}", url=url, goal=question))
+        task_id = f"site-{first + len(plan.tasks)}"
+        plan.tasks.append(SiteTask(task_id=task_id, url=url, goal=question))
     return plan
+
+
+def next_task_number(findings: list[Findings]) -> int:
+    """First task number after the thread's earlier findings, so task ids stay unique.
+
+    A thread continued with a new question keeps its earlier findings (the `findings` reducer
+    adds); the report tells them apart by their goal.
+    """
+    numbers = [int(n) for f in findings if (n := f.task_id.rpartition("-")[2]).isdigit()]
+    return max(numbers, default=0) + 1
 
 
 def _refusal(raw: str, question: str, plan: Plan, *, max_subagents: int) -> RefusedTarget | None:
@@ -53,7 +67,12 @@ async def coordinator(state: ResearchState, runtime: Runtime[Context]) -> dict[s
     recalled = []
     if runtime.store is not None and question:
         recalled = await recall(runtime.store, ctx.memory_namespace, question, limit=5)
-    plan = plan_tasks(question, list(state.get("urls") or []), max_subagents=ctx.max_subagents)
+    plan = plan_tasks(
+        question,
+        list(state.get("urls") or []),
+        max_subagents=ctx.max_subagents,
+        first=next_task_number(state.get("findings") or []),
+    )
     plan.recalled = [f"{i.claim} (from run {i.thread_id}, {i.date})" for i in recalled]
     errors = [] if question else ["no question was given: nothing to research"]
     if question and not state.get("urls"):

@@ -65,6 +65,7 @@ class Collected:
     texts: list[tuple[str, str]] = field(default_factory=list)
     tables: list[tuple[str, PageTable]] = field(default_factory=list)
     errors: list[SubagentError] = field(default_factory=list)
+    browser_jail: str = ""
 
 
 async def settle(page: Page, *, max_s: float = 4.0, quiet_ms: int = 150) -> None:
@@ -149,8 +150,8 @@ async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[st
 def page_error(url: str, exc: Exception, session: BrowserSession) -> SubagentError:
     """Turn a browser exception into an error a person can act on."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "ERR_BLOCKED_BY_CLIENT" in text and session.refused:
-        refusal = session.refused[-1]
+    refusal = _refusal_behind(text, url, session)
+    if refusal is not None:
         return SubagentError(where=url, kind="refused", rule=refusal.rule, message=str(refusal))
     for marker, kind, advice in _ERROR_KINDS:
         if marker in text:
@@ -158,11 +159,46 @@ def page_error(url: str, exc: Exception, session: BrowserSession) -> SubagentErr
     return SubagentError(where=url, kind="browser_error", message=text)
 
 
+def _refusal_behind(text: str, url: str, session: BrowserSession) -> EgressRefused | None:
+    """The refusal that explains a failed load, if the failure was one.
+
+    The route gate fails sub-requests as "blocked by client" and cancels navigations
+    ("aborted"); the egress proxy's refusal reaches Chromium as a failed SOCKS connection (as
+    does an allowed but dead address); the jailed browser's own policy blocks file: URLs.
+    """
+    latest = session.last_block
+    if "ERR_BLOCKED_BY_ADMINISTRATOR" in text:
+        return _browser_policy_refusal(url, session)
+    if "ERR_BLOCKED_BY_CLIENT" in text and session.refused:
+        return latest or session.refused[-1]
+    if "ERR_ABORTED" in text:
+        # Only this URL's own refusal explains a cancelled navigation.
+        same = latest is not None and latest.url.rstrip("/") == url.rstrip("/")
+        return latest if same else None
+    return latest if "ERR_SOCKS_CONNECTION_FAILED" in text else None
+
+
+def _browser_policy_refusal(url: str, session: BrowserSession) -> EgressRefused:
+    # Name the egress rule behind the browser's own block (file: → "scheme").
+    try:
+        session.policy.check(url)
+        refusal = EgressRefused(url, "browser_policy", "the browser's policy blocks this URL")
+    except EgressRefused as refused:
+        refusal = refused
+    session.record(refusal)
+    return refusal
+
+
 _ERROR_KINDS = (
     ("Timeout", "timeout", "the page did not load in time; the site may be down or slow"),
     ("ERR_CONNECTION_REFUSED", "unreachable", "nothing answers at this address; check the URL"),
     ("ERR_NAME_NOT_RESOLVED", "dns", "the host name does not resolve; check the URL"),
     ("ERR_CONNECTION", "unreachable", "the connection failed"),
+    (
+        "ERR_SOCKS_CONNECTION_FAILED",
+        "unreachable",
+        "nothing answers at this address; check the URL",
+    ),
     ("ERR_UNSAFE_PORT", "unsafe_port", "browsers refuse this port; serve the site on another"),
     ("ERR_ABORTED", "aborted", "the page load was aborted (a download or a blocked request)"),
 )
@@ -226,6 +262,7 @@ def build_findings(
         tables=tables,
         errors=errors,
         elapsed_s=round(elapsed_s, 3),
+        browser_jail=collected.browser_jail,
     )
 
 

@@ -73,13 +73,15 @@ def render(
     findings = sorted(state.get("findings") or [], key=lambda f: f.task_id)
     answer = short_answer(analysis, findings)
     failed = failures(plan, findings, analysis, list(state.get("errors") or []))
+    question = (state.get("question") or "").strip()
     parts = [
         _header(state, thread_id=thread_id, analysis=analysis),
         _section("Short answer", _bullets(answer) or "_Nothing could be established._"),
         _section("Comparison", analysis.comparison_markdown or "_No comparable table was found._"),
         _section("Charts", _charts(analysis, report_path) or "_No chart: no comparable numbers._"),
         _section(
-            "Findings by site", "\n\n".join(_site(f, report_path) for f in findings) or "_None._"
+            "Findings by site",
+            "\n\n".join(_site(f, report_path, question=question) for f in findings) or "_None._",
         ),
         _section("Prior insights used", _bullets(plan.recalled) or "_None._"),
         _section("Sources", _numbered(sources(findings)) or "_None._"),
@@ -121,10 +123,10 @@ def _charts(analysis: Analysis, report_path: Path) -> str:
     )
 
 
-def _site(finding: Findings, report_path: Path) -> str:
+def _site(finding: Findings, report_path: Path, *, question: str) -> str:
     head = (
         f"### {finding.site_name or finding.site}\n\n<{finding.site}> · status **{finding.status}** · {len(finding.pages_visited)} pages · "
-        f"{finding.elapsed_s:.1f} s"
+        f"{finding.elapsed_s:.1f} s · browser jail `{finding.browser_jail or 'unknown'}`"
     )
     facts = _bullets([f"{f.text} ([source]({f.source_url}))" for f in finding.key_facts[:6]])
     tables = _bullets(
@@ -134,7 +136,11 @@ def _site(finding: Findings, report_path: Path) -> str:
             for t in finding.tables
         ]
     )
-    body = [head, finding.summary or "_No readable text._"]
+    body = [head]
+    if finding.goal.strip() != question:
+        # A thread continued with a new question keeps the findings of its earlier questions.
+        body.append(f"_Found earlier on this thread, for: {finding.goal.strip()}_")
+    body.append(finding.summary or "_No readable text._")
     body += [f"Key facts:\n\n{facts}"] if facts else []
     body += [f"Tables:\n\n{tables}"] if tables else []
     return "\n\n".join(body)

@@ -103,6 +103,8 @@ def _limit_for(exc: BaseException) -> str | None:
         return "memory"
     if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
         return "file_size"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "disk"
     if isinstance(exc, OSError) and exc.errno == errno.EAGAIN:
         return "processes"
     if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):

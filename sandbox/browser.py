@@ -1,8 +1,17 @@
-"""Browser sandboxes: one Chromium process per subagent, a throw-away profile, one egress gate.
+"""Browser sandboxes: one jailed Chromium process per subagent, a throw-away profile, one policy.
 
-Each subagent gets its own browser process (not a context in a shared browser), so a crash or a
-hostile page in one branch cannot touch another. Every request the page makes — navigations,
-redirect hops, sub-resources, fetch/XHR — passes `EgressPolicy`; refusals are recorded.
+Each subagent gets its own browser process (not a context in a shared browser), in its own
+bubblewrap jail (`sandbox.jail`), so a crash or a hostile page in one branch cannot touch another
+or the host. Egress passes `EgressPolicy` twice over:
+
+- the route gate sees every request the page makes — navigations, sub-resources, fetch/XHR,
+  iframes, pop-ups, websockets — and applies the whole policy (planned sites, ranges, schemes);
+- the SOCKS5 egress proxy sees every TCP connection Chromium opens, loopback included, and
+  applies the range rules after resolving the name itself. It covers what the route gate cannot
+  see: redirect hops (Playwright routes only a request's first URL), and anything that slips
+  past the page (workers, preconnects).
+
+Refusals from both are recorded on the session, each naming its rule.
 """
 
 from __future__ import annotations
@@ -11,14 +20,30 @@ import asyncio
 import logging
 import os
 import shutil
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from playwright.async_api import BrowserContext, Page, Playwright, Route, async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Download,
+    Page,
+    Playwright,
+    Request,
+    Route,
+    WebSocketRoute,
+    async_playwright,
+)
+from playwright.async_api import Error as PlaywrightError
 
-from sandbox.egress import EgressPolicy, EgressRefused
+from sandbox.egress import WEBSOCKET_SCHEMES, EgressPolicy, EgressProxy, EgressRefused
+from sandbox.jail import JailMode, JailPlan, kill_jail, launch_env, new_pidfile, read_pid
+from sandbox.jail import plan as jail_plan
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +63,7 @@ CHROMIUM_ARGS = (
     "--mute-audio",
     "--disable-quic",
 )
+CLOSE_TIMEOUT_S = 5.0
 
 # Counts work the page still has in flight (short timers, fetch/XHR) so the subagent can wait
 # for exactly that instead of a fixed network-idle window.
@@ -77,12 +103,72 @@ def chromium_executable() -> str | None:
 
 @dataclass
 class BrowserSession:
-    """A live, isolated browser for one subagent, and what its egress gate refused."""
+    """A live, isolated browser for one subagent, and what its egress gate refused.
+
+    `jail` says how Chromium was isolated ("bwrap", or "none" with `jail_reason`); `jail_pid` is
+    the jail's outermost process, whose death takes every process Chromium spawned.
+    """
 
     context: BrowserContext
     page: Page
     policy: EgressPolicy
     refused: list[EgressRefused] = field(default_factory=list)
+    jail: JailMode = "none"
+    jail_reason: str = ""
+    jail_pid: int | None = None
+    ready_s: float = 0.0
+    # The newest refusal, cleared when a connection fails for another reason: lets a failed
+    # page load be told apart as "refused" or "unreachable".
+    last_block: EgressRefused | None = None
+
+    # Proxy refusals by endpoint: Chromium reports the failed request (with its URL) later,
+    # and several requests waiting on one refused connection all fail with it.
+    proxy_refusals: dict[str, EgressRefused] = field(default_factory=dict)
+
+    # The newest redirect hop the browser requested per endpoint, to name proxy refusals.
+    requested: dict[str, str] = field(default_factory=dict)
+
+    def record(self, refusal: EgressRefused) -> None:
+        """Keep a refusal (once per URL and rule) and remember it as the newest block."""
+        self.last_block = refusal
+        if not any(r.url == refusal.url and r.rule == refusal.rule for r in self.refused):
+            self.refused.append(refusal)
+            log.info("egress refused: %s", refusal)
+
+    def record_connection(self, refusal: EgressRefused) -> None:
+        """Keep a proxy refusal (its URL is tcp://host:port), named after a request if known."""
+        endpoint = refusal.url
+        if endpoint in self.requested:
+            refusal = EgressRefused(self.requested[endpoint], refusal.rule, refusal.reason)
+        self.proxy_refusals[endpoint] = refusal
+        self.record(refusal)
+
+    def connection_failed(self, host: str, port: int) -> None:
+        """An allowed connection failed (nothing listening): not a refusal."""
+        self.last_block = None
+
+    def name_connection(self, url: str) -> None:
+        """Record a request that failed on a proxy refusal under its own URL."""
+        endpoint = _endpoint(url)
+        refusal = self.proxy_refusals.get(endpoint)
+        if refusal is None or refusal.url == url:
+            return
+        named = EgressRefused(url, refusal.rule, refusal.reason)
+        self.proxy_refusals[endpoint] = named
+        if refusal.url.startswith("tcp://") and refusal in self.refused:
+            self.refused[self.refused.index(refusal)] = named
+            if self.last_block is refusal:
+                self.last_block = named
+        else:
+            self.record(named)
+
+
+def _endpoint(url: str) -> str:
+    parts = urlsplit(url)
+    scheme = WEBSOCKET_SCHEMES.get(parts.scheme, parts.scheme)
+    host = parts.hostname or ""
+    port = parts.port or (443 if scheme == "https" else 80)
+    return f"tcp://{f'[{host}]' if ':' in host else host}:{port}"
 
 
 async def _gate(session: BrowserSession, route: Route) -> None:
@@ -91,11 +177,62 @@ async def _gate(session: BrowserSession, route: Route) -> None:
     try:
         session.policy.check(request.url, navigation=navigation)
     except EgressRefused as refusal:
-        session.refused.append(refusal)
-        log.info("egress refused: %s", refusal)
-        await route.abort("blockedbyclient")
+        session.record(refusal)
+        # A refused top-level navigation is cancelled ("aborted") rather than failed, so Chromium
+        # keeps the page it had instead of committing an error page over what the subagent is
+        # reading. A refused frame gets the error page: a frame left without any document would
+        # hold the page's load events (and Playwright's goto) forever.
+        top_level = navigation and _is_main_frame(request)
+        await route.abort("aborted" if top_level else "blockedbyclient")
         return
     await route.continue_()
+
+
+def _is_main_frame(request: Request) -> bool:
+    try:
+        return request.frame.parent_frame is None
+    except PlaywrightError:  # a worker's request has no frame
+        return False
+
+
+async def _websocket_gate(session: BrowserSession, websocket: WebSocketRoute) -> None:
+    try:
+        session.policy.check(websocket.url, navigation=False)
+    except EgressRefused as refusal:
+        session.record(refusal)
+        await websocket.close(code=1008, reason=f"refused by egress rule {refusal.rule}")
+        return
+    websocket.connect_to_server()
+
+
+def _on_request(session: BrowserSession, request: Request) -> None:
+    # Only redirect hops pass the route gate unchecked, so only they can meet a proxy refusal.
+    if request.redirected_from is None:
+        return
+    session.requested[_endpoint(request.url)] = request.url
+    session.name_connection(request.url)
+
+
+def _on_failed_request(session: BrowserSession, request: Request) -> None:
+    if "ERR_SOCKS_CONNECTION_FAILED" not in (request.failure or ""):
+        return
+    if _endpoint(request.url) in session.proxy_refusals or session.last_block is None:
+        session.name_connection(request.url)
+        return
+    # Chromium sometimes reports a refused redirect hop under the chain's first URL. Only the
+    # proxy sees redirect hops, so the hop is the newest proxy refusal; the route gate's
+    # refusals (off-plan, pop-ups) are never candidates.
+    proxied = list(session.proxy_refusals.values())
+    hop = proxied[-1] if proxied else session.last_block
+    reason = f"it redirected to {hop.url}, refused: {hop.reason}"
+    session.record(EgressRefused(request.url, hop.rule, reason))
+
+
+def _on_download(session: BrowserSession, download: Download) -> None:
+    refusal = EgressRefused(
+        download.url, "download", "downloads are refused; the file was not saved"
+    )
+    session.record(refusal)
 
 
 @dataclass
@@ -135,27 +272,111 @@ async def playwright_driver() -> AsyncIterator[Playwright]:
 
 @asynccontextmanager
 async def browser_sandbox(policy: EgressPolicy) -> AsyncIterator[BrowserSession]:
-    """Start a private Chromium with a throw-away profile; always close it on exit."""
-    async with playwright_driver() as pw:
-        browser = await pw.chromium.launch(
-            executable_path=chromium_executable(), args=list(CHROMIUM_ARGS), headless=True
-        )
-        try:
-            context = await browser.new_context(
-                accept_downloads=False, service_workers="block", ignore_https_errors=False
+    """Start a private, jailed Chromium behind the egress proxy; always kill it all on exit."""
+    started = time.perf_counter()
+    # File and process look-ups run off the event loop (the dev server flags blocking calls).
+    jail, pidfile = await asyncio.to_thread(_prepare_jail)
+    relay = _Relay()
+    proxy = EgressProxy(policy, on_refusal=relay.refused, on_failure=relay.failed)
+    proxy_port = await proxy.start()
+    try:
+        async with playwright_driver() as pw:
+            browser = await pw.chromium.launch(
+                executable_path=jail.executable,
+                args=[*CHROMIUM_ARGS, *proxy_args(proxy_port)],
+                env=launch_env(pidfile) if pidfile else None,
+                headless=True,
             )
-            await context.add_init_script(BUSY_TRACKER_JS)
-            page = await context.new_page()
-            session = BrowserSession(context=context, page=page, policy=policy)
-            await context.route("**/*", lambda route: _gate(session, route))
-            context.on("page", lambda popup: _close_popup(session, popup))
-            yield session
-        finally:
+            jail_pid = await asyncio.to_thread(read_pid, pidfile) if pidfile else None
+            try:
+                session = await _open_session(browser, policy, relay)
+                session.jail, session.jail_reason, session.jail_pid = (
+                    jail.mode,
+                    jail.reason,
+                    jail_pid,
+                )
+                session.ready_s = time.perf_counter() - started
+                yield session
+            finally:
+                await _close(browser, jail_pid)
+    finally:
+        await proxy.close()
+        if pidfile:
+            await asyncio.to_thread(pidfile.unlink, missing_ok=True)
+
+
+def _prepare_jail() -> tuple[JailPlan, Path | None]:
+    jail = jail_plan(chromium_executable())
+    return jail, (new_pidfile() if jail.mode == "bwrap" else None)
+
+
+class _Relay:
+    """Hands the proxy's reports to the session, keeping those that come before it exists."""
+
+    def __init__(self) -> None:
+        self.session: BrowserSession | None = None
+        self.early: list[EgressRefused] = []
+
+    def refused(self, refusal: EgressRefused) -> None:
+        if self.session is None:
+            self.early.append(refusal)
+        else:
+            self.session.record_connection(refusal)
+
+    def failed(self, host: str, port: int) -> None:
+        if self.session is not None:
+            self.session.connection_failed(host, port)
+
+    def attach(self, session: BrowserSession) -> None:
+        self.session = session
+        for refusal in self.early:
+            session.record_connection(refusal)
+
+
+async def _open_session(browser: Browser, policy: EgressPolicy, relay: _Relay) -> BrowserSession:
+    context = await browser.new_context(
+        accept_downloads=False, service_workers="block", ignore_https_errors=False
+    )
+    await context.add_init_script(BUSY_TRACKER_JS)
+    page = await context.new_page()
+    session = BrowserSession(context=context, page=page, policy=policy)
+    relay.attach(session)
+    await context.route("**/*", lambda route: _gate(session, route))
+    await context.route_web_socket("**/*", lambda ws: _websocket_gate(session, ws))
+    context.on("page", lambda popup: _close_popup(session, popup))
+    context.on("request", lambda request: _on_request(session, request))
+    context.on("requestfailed", lambda request: _on_failed_request(session, request))
+    page.on("download", lambda download: _on_download(session, download))
+    return session
+
+
+def proxy_args(port: int) -> list[str]:
+    """Send every connection through the egress proxy, loopback too; no UDP around it (WebRTC)."""
+    return [
+        f"--proxy-server=socks5://127.0.0.1:{port}",
+        "--proxy-bypass-list=<-loopback>",
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+    ]
+
+
+async def _close(browser: Browser, jail_pid: int | None) -> None:
+    # Closing politely lets Playwright clean up; the kill is what guarantees nothing survives,
+    # also when the close itself is cancelled or hangs.
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await browser.close()
+    except (TimeoutError, PlaywrightError):
+        log.warning("browser did not close in %s s; killing its jail", CLOSE_TIMEOUT_S)
+    finally:
+        # In a thread, so it completes even if this task is cancelled again while waiting.
+        await asyncio.to_thread(kill_jail, jail_pid)
 
 
 async def _close_popup(session: BrowserSession, popup: Page) -> None:
-    # Pop-ups are refused: the subagent only ever drives the page it was given.
+    # Pop-ups are refused (the gate refuses their navigations, naming the URL): the subagent only
+    # ever drives the page it was given.
     if popup is not session.page:
-        session.refused.append(EgressRefused(popup.url, "popup", "pages may not open windows"))
+        opener = await popup.opener()
+        where = opener.url if opener else session.page.url
+        session.record(EgressRefused(where, "popup", "the page tried to open a window; closed"))
         await popup.close()

@@ -6,9 +6,12 @@ the rule that refused it so a person can see what happened and, where it makes s
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import socket
-from collections.abc import Iterable
+import struct
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -41,6 +44,8 @@ BLOCKED_NETWORKS = tuple((ipaddress.ip_network(net), label) for net, label in _B
 NAVIGABLE_SCHEMES = frozenset({"http", "https"})
 # Sub-resources may also be inline data the page itself carries.
 SUBRESOURCE_SCHEMES = NAVIGABLE_SCHEMES | {"data", "blob"}
+# Websockets are sub-requests to an http(s) endpoint and pass the same address rules.
+WEBSOCKET_SCHEMES = {"ws": "http", "wss": "https"}
 
 
 class EgressRefused(Exception):
@@ -122,6 +127,13 @@ class EgressPolicy:
         parts = urlsplit(url)
         if not navigation and parts.scheme in SUBRESOURCE_SCHEMES - NAVIGABLE_SCHEMES:
             return
+        if not navigation and parts.scheme in WEBSOCKET_SCHEMES:
+            http_url = parts._replace(scheme=WEBSOCKET_SCHEMES[parts.scheme]).geturl()
+            try:
+                self.check(http_url, navigation=False)
+            except EgressRefused as refusal:
+                raise EgressRefused(url, refusal.rule, refusal.reason) from None
+            return
         validate_url(url)
         if navigation and self.sites and origin(url) not in self.sites:
             raise EgressRefused(url, "off_plan", f"{origin(url)} is not one of the planned sites")
@@ -132,15 +144,183 @@ class EgressPolicy:
         parts = urlsplit(url)
         host = parts.hostname or ""
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        if self.is_allow_listed(host, port):
-            return
+        if not self.is_allow_listed(host, port):
+            self.check_endpoint(host, port, url=url)
+
+    def check_endpoint(self, host: str, port: int, *, url: str) -> tuple[str, ...]:
+        """The addresses `host` resolves to, each checked against the blocked ranges.
+
+        A caller that connects must connect to one of these and never resolve again: a second
+        answer could differ (DNS rebinding).
+        """
         try:
             addresses = resolve_host(host)
         except OSError as exc:
             raise EgressRefused(url, "dns", f"cannot resolve {host!r}: {exc}") from None
+        if self.is_allow_listed(host, port):
+            return addresses
         for address in addresses:
             label = blocked_range(address)
             if label:
-                hint = f"allow it with --allow-host {host}:{port} if you trust it"
+                hint = f"allow it with --allow-host {_bracket(host)}:{port} if you trust it"
                 msg = f"{host} resolves to {address}, in the {label} range; {hint}"
                 raise EgressRefused(url, "private_address", msg)
+        return addresses
+
+
+# SOCKS5 (RFC 1928) constants. Chromium sends the host name, not an address, so the proxy
+# resolves it — once — checks every address, and connects to a checked one.
+_SOCKS_VERSION = 5
+_NO_AUTH = 0
+_CONNECT = 1
+_ATYP_IPV4, _ATYP_DOMAIN, _ATYP_IPV6 = 1, 3, 4
+_REPLY_OK, _REPLY_NOT_ALLOWED, _REPLY_UNREACHABLE, _REPLY_REFUSED = 0, 2, 4, 5
+_REPLY_BAD_COMMAND, _REPLY_BAD_ADDRESS = 7, 8
+_CONNECT_TIMEOUT_S = 10.0
+_HANDSHAKE_TIMEOUT_S = 5.0
+_PIPE_CHUNK = 64 * 1024
+
+RefusalSink = Callable[[EgressRefused], None]
+FailureSink = Callable[[str, int], None]
+
+
+class EgressProxy:
+    """A per-browser SOCKS5 proxy: every TCP connection the browser opens is checked here.
+
+    The route gate in the browser sees navigations and sub-requests but not redirect hops, and a
+    page could find other ways out (websockets from workers, preconnects). Chromium is started
+    with this proxy for everything, loopback included, so whatever it connects to passes the
+    range rules after DNS resolution, at the moment of connecting.
+    """
+
+    def __init__(
+        self, policy: EgressPolicy, *, on_refusal: RefusalSink, on_failure: FailureSink
+    ) -> None:
+        self.policy = policy
+        self._on_refusal, self._on_failure = on_refusal, on_failure
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.connections = 0
+
+    async def start(self) -> int:
+        """Listen on a free loopback port; return it."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        """Stop listening and cut every tunnel still open."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            upstream = await asyncio.wait_for(self._handshake(reader, writer), _HANDSHAKE_TIMEOUT_S)
+            if upstream is not None:
+                self.connections += 1
+                await _pipe_both(reader, writer, *upstream)
+        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+            if task is not None:
+                self._tasks.discard(task)
+
+    async def _handshake(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        version, n_methods = await reader.readexactly(2)
+        methods = await reader.readexactly(n_methods)
+        if version != _SOCKS_VERSION or _NO_AUTH not in methods:
+            writer.write(bytes([_SOCKS_VERSION, 0xFF]))
+            return None
+        writer.write(bytes([_SOCKS_VERSION, _NO_AUTH]))
+        _, command, _, atyp = await reader.readexactly(4)
+        host = await _read_host(reader, atyp)
+        (port,) = struct.unpack(">H", await reader.readexactly(2))
+        if command != _CONNECT or host is None:
+            await _reply(writer, _REPLY_BAD_COMMAND if host else _REPLY_BAD_ADDRESS)
+            return None
+        url = f"tcp://{_bracket(host)}:{port}"
+        try:
+            addresses = await asyncio.to_thread(self.policy.check_endpoint, host, port, url=url)
+        except EgressRefused as refusal:
+            # A name that does not resolve is a failed connection, not a refusal: Chromium's own
+            # background requests to hosts that do not resolve here are not the page's doing.
+            if refusal.rule == "dns":
+                self._on_failure(host, port)
+                await _reply(writer, _REPLY_UNREACHABLE)
+                return None
+            self._on_refusal(refusal)
+            await _reply(writer, _REPLY_NOT_ALLOWED)
+            return None
+        upstream = await _connect_any(addresses, port)
+        if upstream is None:
+            self._on_failure(host, port)
+            await _reply(writer, _REPLY_REFUSED)
+            return None
+        await _reply(writer, _REPLY_OK)
+        return upstream
+
+
+async def _read_host(reader: asyncio.StreamReader, atyp: int) -> str | None:
+    if atyp == _ATYP_IPV4:
+        return str(ipaddress.IPv4Address(await reader.readexactly(4)))
+    if atyp == _ATYP_IPV6:
+        return str(ipaddress.IPv6Address(await reader.readexactly(16)))
+    if atyp == _ATYP_DOMAIN:
+        (length,) = await reader.readexactly(1)
+        return (await reader.readexactly(length)).decode("idna").lower()
+    return None
+
+
+def _bracket(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+async def _reply(writer: asyncio.StreamWriter, code: int) -> None:
+    writer.write(bytes([_SOCKS_VERSION, code, 0, _ATYP_IPV4, 0, 0, 0, 0, 0, 0]))
+    await writer.drain()
+
+
+async def _connect_any(
+    addresses: tuple[str, ...], port: int
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    for address in addresses:
+        try:
+            return await asyncio.wait_for(
+                asyncio.open_connection(address, port), _CONNECT_TIMEOUT_S
+            )
+        except (OSError, TimeoutError):
+            continue
+    return None
+
+
+async def _pipe_both(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    up_reader: asyncio.StreamReader,
+    up_writer: asyncio.StreamWriter,
+) -> None:
+    try:
+        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+    finally:
+        up_writer.close()
+
+
+async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await source.read(_PIPE_CHUNK):
+            sink.write(chunk)
+            await sink.drain()
+    except OSError:
+        pass
+    finally:
+        if sink.can_write_eof():
+            with contextlib.suppress(OSError):
+                sink.write_eof()

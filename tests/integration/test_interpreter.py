@@ -3,31 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-import subprocess
 import time
+import warnings
 from pathlib import Path
 
 import pytest
 
+from cli.main import main as cli_main
 from sandbox.interpreter import (
+    AUTO_ORDER,
     SandboxLimits,
     SandboxUnavailable,
     available_tiers,
     open_session,
     resolve_tier,
 )
+from sandbox.pool import SessionPool, default_pool
 
 pytestmark = pytest.mark.slow
 
 ISOLATED = available_tiers()
 ALL_TIERS = [*ISOLATED, "none"]
-FIND_MINE = (
-    "import os\n"
-    "roots = ['/work', '/tmp', '/root', '/opt', '/home', '/var', '/run', '/mnt']\n"
-    "print([d for r in roots for d, _, names in os.walk(r) if 'mine.txt' in names])"
-)
-REPO_FILE = Path(__file__).resolve().parents[2] / "pyproject.toml"
 
 
 @pytest.mark.parametrize("tier", ALL_TIERS)
@@ -74,28 +72,6 @@ async def test_pandas_chart_round_trips_through_the_work_dir(tier: str) -> None:
     assert png.startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
-async def test_no_network_inside(tier: str) -> None:
-    connections: list[object] = []
-
-    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        connections.append(writer.get_extra_info("peername"))
-        writer.close()
-
-    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    code = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=3)"
-    try:
-        async with open_session(tier) as session:
-            result = await session.execute(code)
-    finally:
-        server.close()
-        await server.wait_closed()
-    assert result.exit_status == 1
-    assert result.error_type in {"ConnectionRefusedError", "OSError", "TimeoutError"}
-    assert connections == []
-
-
 @pytest.mark.parametrize("tier", ALL_TIERS)
 async def test_environment_is_scrubbed(tier: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret-for-test")
@@ -110,21 +86,6 @@ async def test_environment_is_scrubbed(tier: str, monkeypatch: pytest.MonkeyPatc
     async with open_session(tier) as session:
         result = await session.execute(code)
     assert result.stdout == "False Agg\n", result.stderr
-
-
-@pytest.mark.parametrize("tier", ISOLATED)
-async def test_host_files_are_not_visible(tier: str) -> None:
-    paths = [str(REPO_FILE), "/root/.aws", "/etc/shadow", "/etc/passwd", "/work/main"]
-    code = (
-        "import os\n"
-        f"for p in {paths!r}:\n"
-        "    try:\n        open(p, 'rb').read(); print('READABLE', p)\n"
-        "    except OSError:\n        pass\n"
-        "print('done')"
-    )
-    async with open_session(tier) as session:
-        result = await session.execute(code)
-    assert result.stdout == "done\n", result.stdout
 
 
 @pytest.mark.parametrize("tier", ISOLATED)
@@ -170,17 +131,6 @@ async def test_file_size_limit(tier: str) -> None:
     assert (result.limit_hit, result.error_type) == ("file_size", "OSError")
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
-async def test_fork_bomb_is_contained(tier: str) -> None:
-    started = time.monotonic()
-    async with open_session(tier, SandboxLimits(processes=16, wall_time_s=15)) as session:
-        result = await session.execute("import os\nwhile True:\n    os.fork()")
-    assert result.limit_hit in {"processes", "wall_time"}
-    assert time.monotonic() - started < 20
-    host_ok = await asyncio.to_thread(subprocess.run, ["true"], check=False)
-    assert host_ok.returncode == 0
-
-
 @pytest.mark.parametrize("tier", ALL_TIERS)
 async def test_output_is_capped(tier: str) -> None:
     async with open_session(tier, SandboxLimits(output_bytes=1000)) as session:
@@ -188,31 +138,6 @@ async def test_output_is_capped(tier: str) -> None:
     assert result.truncated
     assert result.limit_hit == "output"
     assert len(result.stdout) == 1000
-
-
-@pytest.mark.parametrize("tier", ISOLATED)
-async def test_sessions_do_not_see_each_other(tier: str) -> None:
-    async with open_session(tier) as first, open_session(tier) as second:
-        await first.execute("open('mine.txt', 'w').write('first only')")
-        result = await second.execute(FIND_MINE)
-        listed = await second.list_files()
-    assert result.stdout == "[]\n"
-    assert listed == []
-
-
-@pytest.mark.parametrize("tier", ISOLATED)
-async def test_writes_outside_work_dir_fail(tier: str) -> None:
-    targets = ["/usr/evil", "/etc/evil", "/evil", "/opt/flotilla-venv/evil", "/proc/evil"]
-    code = (
-        f"for p in {targets!r}:\n"
-        "    try:\n        open(p, 'w').write('x'); print('WROTE', p)\n"
-        "    except OSError:\n        pass\n"
-        "open('/tmp/private', 'w').write('ok')\nprint('done')"
-    )
-    async with open_session(tier) as session:
-        result = await session.execute(code)
-    assert result.stdout == "done\n", result.stdout
-    assert not await asyncio.to_thread(Path("/tmp/private").exists)
 
 
 @pytest.mark.parametrize("tier", ALL_TIERS)
@@ -252,3 +177,80 @@ def test_unknown_tier_is_refused_with_a_hint() -> None:
     with pytest.raises(SandboxUnavailable, match="unknown sandbox tier 'vm9000'"):
         resolve_tier("vm9000")
     assert "none" not in available_tiers()
+
+
+def test_auto_prefers_the_first_working_tier_of_auto_order() -> None:
+    expected = [t for t in AUTO_ORDER if t in ISOLATED]
+    assert expected == ISOLATED
+    if ISOLATED:
+        assert resolve_tier("auto") == ISOLATED[0]
+
+
+@pytest.mark.parametrize("tier", ISOLATED)
+async def test_results_name_the_syscall_filter(tier: str) -> None:
+    async with open_session(tier) as session:
+        result = await session.execute("print(1)")
+    assert result.syscall_filter == {"bwrap": "seccomp", "gvisor": "gvisor"}[tier]
+
+
+async def test_warm_pool_hands_out_preloaded_sessions_once() -> None:
+    tier = ISOLATED[0] if ISOLATED else "none"
+    async with SessionPool(tier, size=1) as pool:
+        first = await pool.acquire()
+        warm = await first.execute("import sys\nprint('pandas' in sys.modules)\nx = 'mine'")
+        await first.write_file("left.txt", b"behind")
+        await pool.release(first)
+        async with pool.session() as second:
+            result = await second.execute("print('x' in globals())")
+            listed = await second.list_files()
+        ended = await first.execute("print(1)")
+    assert warm.stdout == "True\n"
+    assert second is not first
+    assert (result.stdout, listed) == ("False\n", [])
+    assert ended.error_type == "SessionEnded"
+    with pytest.raises(RuntimeError, match="pool is closed"):
+        await pool.acquire()
+
+
+async def test_pool_start_failure_is_raised_to_the_caller() -> None:
+    pool = SessionPool("none", size=1, preload=("no_such_module_xyz",))
+    with pytest.raises(SandboxUnavailable, match="no_such_module_xyz"):
+        await pool.acquire()
+    await pool.close()
+
+
+def test_default_pool_is_shared_per_loop_and_closed_with_it() -> None:
+    async def use() -> tuple[SessionPool, SessionPool, str]:
+        one = await default_pool("none", size=1, preload=())
+        two = await default_pool("none", size=1, preload=())
+        async with one.session() as session:
+            result = await session.execute("print(1)")
+        return one, two, result.stdout
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        one, two, stdout = asyncio.run(use())
+    assert one is two
+    assert stdout == "1\n"
+    with pytest.raises(RuntimeError, match="pool is closed"):
+        asyncio.run(one.acquire())
+
+
+@pytest.mark.skipif(not ISOLATED, reason="no isolated tier for 'auto'")
+def test_cli_sandbox_exec_runs_a_file_and_copies_its_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "job.py"
+    script.write_text("open('out.csv', 'w').write('a,b\\n1,2\\n')\nprint('done')")
+    out = tmp_path / "out"
+    code = cli_main(["sandbox", "exec", str(script), "--out", str(out), "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (payload["stdout"], payload["exit_status"]) == ("done\n", 0)
+    assert payload["tier"] == ISOLATED[0]
+    assert payload["host_files"] == {"out.csv": str((out / "out.csv").resolve())}
+    assert (out / "out.csv").read_text() == "a,b\n1,2\n"
+    script.write_text("raise ValueError('nope')")
+    assert cli_main(["sandbox", "exec", str(script), "--out", str(out), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["error_type"] == "ValueError"
+    assert cli_main(["sandbox", "exec", str(tmp_path / "missing.py"), "--json"]) == 2

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import operator
+import os
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pytest
 import redis.asyncio
@@ -26,6 +30,7 @@ from memory.redis_server import (
     RedisBinaries,
     RedisUnavailable,
     check_redis,
+    check_redis_sync,
     find_binaries,
     redis_url,
 )
@@ -80,9 +85,67 @@ async def test_embedded_server_keeps_data_across_restarts(tmp_path: Path) -> Non
         await client.aclose()
 
 
-def test_one_data_dir_serves_one_server(tmp_path: Path) -> None:
-    with EmbeddedRedis(tmp_path), pytest.raises(RedisUnavailable, match="FLOTILLA_STATE_DIR"):
-        EmbeddedRedis(tmp_path).start()
+def test_a_second_user_reuses_the_server_and_the_last_one_out_stops_it(tmp_path: Path) -> None:
+    first = EmbeddedRedis(tmp_path).start()
+    second = EmbeddedRedis(tmp_path).start()
+    assert (first.owned, second.owned) == (True, False)
+    assert second.port == first.port and second.pid == first.pid
+    pid = first.pid
+    assert pid is not None
+
+    first.stop()  # the owner leaves while the second still uses the server: it stays up
+    check_redis_sync(second.url)
+    url = second.url
+    second.stop()
+
+    with pytest.raises(RedisUnavailable):
+        check_redis_sync(url)
+    assert not (tmp_path / "flotilla-redis.json").exists()
+
+
+def _in_subprocess(code: str, data_dir: Path, **popen: Any) -> subprocess.Popen[str]:
+    script = (
+        f"from memory.redis_server import EmbeddedRedis\ns = EmbeddedRedis({str(data_dir)!r})\n"
+    )
+    return subprocess.Popen([sys.executable, "-c", script + code], text=True, **popen)
+
+
+def test_another_process_reuses_the_server_without_stopping_it(tmp_path: Path) -> None:
+    with EmbeddedRedis(tmp_path) as server:
+        other = _in_subprocess(
+            "s.start(); print(s.port, s.owned); s.stop()", tmp_path, stdout=subprocess.PIPE
+        )
+        out, _ = other.communicate(timeout=30)
+        assert out.split() == [str(server.port), "False"]
+        check_redis_sync(server.url)  # still up after the other process left
+
+
+def test_a_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path) -> None:
+    owner = _in_subprocess(
+        "s.start(); print(s.port, flush=True); import time; time.sleep(60)",
+        tmp_path,
+        stdout=subprocess.PIPE,
+    )
+    assert owner.stdout is not None
+    port = int(owner.stdout.readline())
+    owner.kill()  # SIGKILL: no cleanup; the server (its own session) survives
+    owner.communicate()
+
+    with EmbeddedRedis(tmp_path) as server:
+        assert server.port == port and not server.owned
+        pid = server.pid
+    assert pid is not None and not redis_server._alive(pid)
+
+
+def test_a_stale_record_of_a_dead_server_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / "flotilla-redis.json").write_text(
+        json.dumps({"port": _closed_port(), "pid": 2**22 + 7})
+    )
+    with EmbeddedRedis(tmp_path) as server:
+        assert server.owned
+        check_redis_sync(server.url)
+        recorded = json.loads((tmp_path / "flotilla-redis.json").read_text())
+        assert recorded == {"port": server.port, "pid": server.pid}
 
 
 def test_failed_start_reports_the_log_tail(tmp_path: Path) -> None:
@@ -171,6 +234,22 @@ async def test_saver_checkpoints_resumes_and_keeps_history(redis_server_url: str
     assert len(history) == 6  # per invoke: input, loop start, after "step"
 
 
+async def test_checkpoint_ttl_expires_a_thread_only_when_asked(redis_server_url: str) -> None:
+    client = redis.asyncio.Redis.from_url(redis_server_url)
+    ttls = {}
+    for ttl_minutes in (None, 5.0):
+        thread = f"t-{uuid.uuid4().hex}"
+        async with redis_saver(redis_server_url, ttl_minutes=ttl_minutes) as saver:
+            graph = _tiny_graph().compile(checkpointer=saver)
+            await graph.ainvoke({"steps": []}, {"configurable": {"thread_id": thread}})
+        keys = [k async for k in client.scan_iter(match=f"checkpoint:{thread}:*")]
+        assert keys
+        ttls[ttl_minutes] = {await client.ttl(k) for k in keys}
+    await client.aclose()
+    assert ttls[None] == {-1}  # kept until deleted
+    assert all(0 < ttl <= 300 for ttl in ttls[5.0])
+
+
 @pytest.fixture(params=["in_memory", "redis"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[BaseStore]:
     if request.param == "in_memory":
@@ -217,3 +296,80 @@ async def test_recall_skips_values_that_are_not_insights(store: BaseStore) -> No
     await store.aput(("insights", namespace, "deeper"), "nested", GDP.model_dump())
 
     assert await recall(store, namespace, "GDP France", limit=10) == [GDP]
+
+
+# --- Long-term memory through the real graph, and threads continued with a new question ---
+
+PRICES = "Compare the monthly price and storage of the plans"
+
+
+async def _graph_run(app: Any, question: str, urls: list[str], ctx: Any, thread: str) -> Any:
+    config: RunnableConfig = {"configurable": {"thread_id": thread}}
+    async for _ in app.astream(
+        {"question": question, "urls": urls}, config, context=ctx, stream_mode="custom"
+    ):
+        pass
+    return (await app.aget_state(config)).values
+
+
+async def test_a_later_run_recalls_earlier_insights_and_a_continued_thread_marks_old_findings(
+    tmp_path: Path, site_server: Any, redis_server_url: str
+) -> None:
+    from graph.builder import build_graph
+    from graph.context import Context
+
+    table, other = site_server("static_table"), site_server("offsite")
+    ctx = Context(
+        allow_hosts=[table.host, other.host],
+        runs_dir=str(tmp_path / "runs"),
+        memory_namespace=f"proj{uuid.uuid4().hex[:8]}",
+        max_pages=2,
+        sandbox_tier="none",  # the analysis jail is not under test here
+    )
+    first, second = f"t-{uuid.uuid4().hex[:8]}", f"t-{uuid.uuid4().hex[:8]}"
+    async with redis_saver(redis_server_url) as saver, redis_store(redis_server_url) as store:
+        app = build_graph(checkpointer=saver, store=store)
+        await _graph_run(app, PRICES, [table.url], ctx, first)
+        recalled = await _graph_run(
+            app, "What is the monthly price of each plan?", [table.url], ctx, second
+        )
+        # (read now: a continued thread rewrites the thread's report)
+        report = Path(recalled["report_path"]).read_text()
+        continued = await _graph_run(app, "What do the links lead to?", [other.url], ctx, second)
+
+    # The second run used what the first remembered, and says so in its plan and report.
+    assert recalled["plan"].recalled
+    assert all(f"(from run {first}," in line for line in recalled["plan"].recalled)
+    prior = report.split("## Prior insights used", 1)[1].split("##", 1)[0]
+    assert f"from run {first}" in prior and "_None._" not in prior
+
+    # Continuing the thread keeps its earlier findings, with fresh task ids, marked as earlier.
+    by_id = {f.task_id: f for f in continued["findings"]}
+    assert set(by_id) == {"site-1", "site-2"}
+    assert by_id["site-2"].site == other.url
+    report = Path(continued["report_path"]).read_text()
+    assert report.count("_Found earlier on this thread, for: What is the monthly price") == 1
+    assert "**Question:** What do the links lead to?" in report
+
+
+async def test_memory_cli_searches_lists_and_forgets(tmp_path: Path, redis_server_url: str) -> None:
+    namespace = f"proj{uuid.uuid4().hex[:8]}"
+    async with redis_store(redis_server_url) as store:
+        gdp_key, _ = await remember(store, namespace, [GDP, PARIS])
+
+    def flotilla(*args: str) -> subprocess.CompletedProcess[str]:
+        env = os.environ | {"REDIS_URL": redis_server_url}
+        cmd = [sys.executable, "-m", "cli.main", "memory", *args, "--namespace", namespace]
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60, check=False)
+
+    found = flotilla("search", "GDP growth of France", "--json")
+    assert found.returncode == 0, found.stderr
+    (hit,) = json.loads(found.stdout)["insights"]
+    assert (hit["id"], hit["claim"], hit["thread_id"]) == (gdp_key, GDP.claim, "thread-1")
+
+    listed = flotilla("list")
+    assert listed.returncode == 0 and GDP.claim in listed.stdout and PARIS.claim in listed.stdout
+
+    assert flotilla("forget", gdp_key).returncode == 0
+    assert flotilla("forget", gdp_key).returncode == 1  # already gone: says so
+    assert "GDP" not in flotilla("list").stdout

@@ -1,8 +1,12 @@
 """The egress policy: planned sites only, no private ranges unless a person allow-listed them."""
 
+import asyncio
+import struct
+
 import pytest
 
-from sandbox.egress import EgressPolicy, EgressRefused, blocked_range, validate_url
+from sandbox.egress import EgressPolicy, EgressProxy, EgressRefused, blocked_range, validate_url
+from sandbox.jail import BROWSER_POLICY, bwrap_argv
 
 
 @pytest.mark.parametrize(
@@ -75,9 +79,76 @@ def test_refusal_message_names_the_rule_and_how_to_allow():
 
 @pytest.mark.parametrize(
     ("url", "rule"),
-    [("", "scheme"), ("javascript:alert(1)", "scheme"), ("http:///path", "malformed_url")],
+    [
+        ("", "scheme"),
+        ("javascript:alert(1)", "scheme"),
+        ("file:///etc/passwd", "scheme"),
+        ("chrome://version/", "scheme"),
+        ("http:///path", "malformed_url"),
+    ],
 )
 def test_validate_url_rejects_what_cannot_be_browsed(url, rule):
     with pytest.raises(EgressRefused) as info:
         validate_url(url)
     assert info.value.rule == rule
+
+
+def test_websockets_pass_the_address_rules_and_keep_their_url_in_the_refusal():
+    policy = EgressPolicy.for_sites(["http://127.0.0.1:8123/"], ["127.0.0.1:8123"])
+    assert _rule(policy, "ws://127.0.0.1:8123/live", navigation=False) is None
+    with pytest.raises(EgressRefused) as info:
+        policy.check("wss://169.254.169.254/socket", navigation=False)
+    assert (info.value.rule, info.value.url) == ("private_address", "wss://169.254.169.254/socket")
+
+
+def test_an_ipv6_hint_brackets_the_address():
+    with pytest.raises(EgressRefused) as info:
+        EgressPolicy().check("http://[fd00:ec2::254]/")
+    assert "--allow-host [fd00:ec2::254]:80" in str(info.value)
+
+
+async def _socks_connect(port: int, host: str, dest_port: int) -> int:
+    """Ask the proxy for host:dest_port over SOCKS5; return its reply code."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"\x05\x01\x00")
+    assert await reader.readexactly(2) == b"\x05\x00"
+    name = host.encode()
+    writer.write(b"\x05\x01\x00\x03" + bytes([len(name)]) + name + struct.pack(">H", dest_port))
+    reply = await reader.readexactly(10)
+    writer.close()
+    return reply[1]
+
+
+async def test_the_proxy_refuses_blocked_ranges_by_rule_and_connects_to_allowed_ones():
+    # Everything stays on loopback: the target is refused before any connection is made.
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    allowed = server.sockets[0].getsockname()[1]
+    refused: list[EgressRefused] = []
+    failed: list[tuple[str, int]] = []
+    policy = EgressPolicy(allow_hosts=frozenset({f"127.0.0.1:{allowed}"}))
+    proxy = EgressProxy(
+        policy, on_refusal=refused.append, on_failure=lambda h, p: failed.append((h, p))
+    )
+    port = await proxy.start()
+    try:
+        assert await _socks_connect(port, "127.0.0.1", allowed) == 0
+        assert await _socks_connect(port, "localhost", allowed) == 2  # allow-list names the host
+        assert await _socks_connect(port, "no-such-host.invalid", 80) == 4
+    finally:
+        await proxy.close()
+        server.close()
+    assert [(r.url, r.rule) for r in refused] == [(f"tcp://localhost:{allowed}", "private_address")]
+    assert failed == [("no-such-host.invalid", 80)]
+    assert proxy.connections == 1
+
+
+def test_the_jail_is_namespaced_read_only_and_sees_no_host_secrets():
+    argv = bwrap_argv("bwrap", "/usr/lib/chromium/chromium")
+    for flag in ("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"):
+        assert flag in argv
+    assert argv[argv.index("--remount-ro") + 1] == "/"
+    assert "--clearenv" in argv and "--share-net" not in argv
+    bound = {argv[i + 2] for i, arg in enumerate(argv) if arg.startswith("--ro-bind")}
+    assert not bound & {"/", "/root", "/home", "/work", "/etc", "/etc/shadow", "/var"}
+    assert "file://*" in BROWSER_POLICY["URLBlocklist"]
+    assert BROWSER_POLICY["DownloadRestrictions"] == 3

@@ -1,0 +1,109 @@
+"""`flotilla resume` and `flotilla history`: threads checkpointed in Redis, continued and inspected."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter
+from typing import Any
+
+from cli.common import EXIT_NOTHING, EXIT_OK, EXIT_SERVICE, EXIT_USAGE, fail
+from cli.research import ThreadError, print_result, run_thread, usable
+
+
+def register(sub: Any) -> None:
+    """Add `resume` and `history` to the CLI."""
+    resume = sub.add_parser(
+        "resume", help="finish a thread whose run was interrupted (killed, Redis lost)"
+    )
+    resume.add_argument("thread", help="the thread id the run printed or was given")
+    resume.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    resume.set_defaults(handler=resume_command)
+    history = sub.add_parser("history", help="list a thread's checkpoints, oldest first")
+    history.add_argument("thread")
+    history.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    history.set_defaults(handler=history_command)
+
+
+async def resume_command(args: argparse.Namespace) -> int:
+    """`flotilla resume`: run what the thread had left, with the settings it was started with.
+
+    Branches that finished before the interruption are not run again: their results are in
+    the last checkpoint's pending writes.
+    """
+    from memory.redis_server import RedisUnavailable
+
+    try:
+        output = await run_thread(args.thread, None, None)
+    except RedisUnavailable as exc:
+        return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
+    except ThreadError as exc:
+        return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
+    print_result(output, as_json=args.json)
+    return EXIT_OK if usable(output) else EXIT_NOTHING
+
+
+async def thread_history(thread_id: str) -> list[dict[str, Any]]:
+    """The thread's checkpoints, oldest first: step, source, nodes that wrote it, next, time."""
+    from graph.builder import build_graph
+    from memory.checkpoint import redis_saver
+    from memory.redis_server import redis_url
+
+    config: Any = {"configurable": {"thread_id": thread_id}}
+    async with redis_url() as url, redis_saver(url) as saver:
+        app = build_graph(checkpointer=saver)
+        snapshots = [s async for s in app.aget_state_history(config)]
+    snapshots.reverse()
+    rows: list[dict[str, Any]] = []
+    for before, snapshot in zip([None, *snapshots], snapshots, strict=False):
+        # A checkpoint holds what the previous checkpoint's tasks wrote.
+        wrote = _counted(t.name for t in before.tasks) if before is not None else []
+        pending = [t for t in snapshot.tasks if snapshot.next]
+        rows.append(
+            {
+                "checkpoint_id": snapshot.config["configurable"]["checkpoint_id"],
+                "step": snapshot.metadata.get("step") if snapshot.metadata else None,
+                "source": snapshot.metadata.get("source") if snapshot.metadata else None,
+                "wrote": wrote,
+                "next": _counted(snapshot.next),
+                "finished_pending": sum(1 for t in pending if t.result is not None),
+                "created_at": snapshot.created_at,
+            }
+        )
+    return rows
+
+
+def _counted(names: Any) -> list[str]:
+    counts = Counter(names)
+    return [name if n == 1 else f"{name}×{n}" for name, n in counts.items()]
+
+
+async def history_command(args: argparse.Namespace) -> int:
+    """`flotilla history`: one line per checkpoint."""
+    from memory.redis_server import RedisUnavailable
+
+    try:
+        rows = await thread_history(args.thread)
+    except RedisUnavailable as exc:
+        return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
+    if not rows:
+        return fail(
+            f"there is no thread {args.thread!r}: check the id",
+            as_json=args.json,
+            code=EXIT_USAGE,
+            thread=args.thread,
+        )
+    if args.json:
+        print(json.dumps({"thread_id": args.thread, "checkpoints": rows}, indent=2))
+        return EXIT_OK
+    print(f"{'step':>4}  {'source':<6}  {'wrote':<28}  {'next':<24}  time")
+    for row in rows:
+        step = "" if row["step"] is None else row["step"]
+        nxt = ", ".join(row["next"]) or "-"
+        if row["finished_pending"]:
+            nxt += f" ({row['finished_pending']} finished)"
+        print(
+            f"{step:>4}  {row['source'] or '':<6}  {', '.join(row['wrote']) or '-':<28}  "
+            f"{nxt:<24}  {row['created_at']}"
+        )
+    return EXIT_OK

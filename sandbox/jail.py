@@ -1,0 +1,263 @@
+"""The jail each browser subagent's Chromium runs in: bubblewrap namespaces around one process tree.
+
+Playwright starts "the browser executable" and talks to it over inherited pipes (fds 3 and 4).
+We point it at a small generated launcher that execs ``bwrap … chromium "$@"``: bwrap keeps
+inherited fds, so the pipes still work, and everything Chromium spawns lives in the jail's pid
+namespace, which the kernel empties when the jail's init (bwrap) dies.
+
+What the jail gives: own pid/ipc/uts/cgroup namespaces, a read-only view of only the system
+directories Chromium needs (no /root, /home, /work, /var, and only a few files of /etc), a
+private tmpfs /tmp (the profile lives there and vanishes with the jail), no capabilities, a
+scrubbed environment, death with its parent, and a Chromium enterprise policy that blocks
+file:/chrome: URLs and downloads inside the browser itself. The network namespace is shared on purpose:
+the browser must reach the allow-listed loopback sites, and egress is held by the policy proxy.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+JailMode = Literal["bwrap", "none"]
+JAIL_ENV = "FLOTILLA_BROWSER_JAIL"
+PIDFILE_ENV = "FLOTILLA_JAIL_PIDFILE"
+
+# Read-only binds: what Chromium needs to start, render text and verify TLS, nothing more.
+# /etc/shadow, /etc/ssh, the repo, home directories and credentials stay outside the jail.
+_ETC_FILES = (
+    "fonts",
+    "ssl",
+    "ca-certificates",
+    "alternatives",
+    "resolv.conf",
+    "hosts",
+    "nsswitch.conf",
+    "host.conf",
+    "gai.conf",
+    "passwd",
+    "group",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+)
+# Debian's /usr/bin/chromium is a shell launcher; the jail runs the binary itself.
+_DEBIAN_BINARY = Path("/usr/lib/chromium/chromium")
+# Chromium's own enterprise policy, bound into the jail: the browser itself refuses file: URLs
+# (Playwright's route gate never sees them) and every download. chrome:// is left out: blocking
+# it this way crashes Chromium 156 on navigation, and pages cannot navigate to chrome:// anyway.
+BROWSER_POLICY = {
+    "URLBlocklist": ["file://*", "view-source:*", "filesystem:*", "ftp://*"],
+    "DownloadRestrictions": 3,
+    # No speculative preconnects: a page's links would otherwise open connections unasked.
+    "NetworkPredictionOptions": 2,
+    "WebRtcIPHandlingPolicy": "disable_non_proxied_udp",
+}
+_POLICY_DIRS = ("/etc/chromium/policies", "/etc/opt/chrome/policies")
+# The environment Chromium sees inside the jail; nothing of the host's (keys, REDIS_URL) leaks.
+_JAIL_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/tmp",
+    "TMPDIR": "/tmp",
+    "LANG": "C.UTF-8",
+    "XDG_CONFIG_HOME": "/tmp/.config",
+    "XDG_CACHE_HOME": "/tmp/.cache",
+}
+
+
+@dataclass(frozen=True)
+class JailPlan:
+    """How this process launches browsers: the executable to give Playwright, and why."""
+
+    mode: JailMode
+    executable: str | None
+    reason: str
+
+
+def real_chromium(executable: str | None) -> str | None:
+    """The Chromium binary behind `executable` (Debian's launcher script is skipped)."""
+    debian = executable and Path(executable).resolve() == Path("/usr/bin/chromium")
+    return str(_DEBIAN_BINARY) if debian and _DEBIAN_BINARY.exists() else executable
+
+
+def jail_requested() -> bool:
+    """False when a person opted out with FLOTILLA_BROWSER_JAIL=0 (or no/off/false)."""
+    return os.environ.get(JAIL_ENV, "1").strip().lower() not in ("0", "no", "off", "false")
+
+
+@cache
+def _bwrap_works(bwrap: str) -> str | None:
+    """None if bwrap can create the namespaces here, else what went wrong."""
+    probe = [bwrap, *_namespace_args(), "--ro-bind", "/usr", "/usr", *_usr_links(), "true"]
+    try:
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    return (
+        None if result.returncode == 0 else (result.stderr.strip() or f"exit {result.returncode}")
+    )
+
+
+def plan(executable: str | None) -> JailPlan:
+    """Decide, once per launch, whether Chromium runs jailed; the fallback is logged loudly."""
+    binary = real_chromium(executable)
+    if not jail_requested():
+        _warn_once(f"{JAIL_ENV}=0 was set: Chromium runs WITHOUT a jail")
+        return JailPlan("none", binary, f"{JAIL_ENV}=0 was set")
+    bwrap = shutil.which("bwrap")
+    problem = "bwrap is not installed" if bwrap is None else _bwrap_works(bwrap)
+    if binary is None:
+        problem = "no system Chromium to jail (Playwright's bundled build is used)"
+    if bwrap is None or problem is not None:
+        _warn_once(f"browser jail unavailable: {problem}; Chromium runs WITHOUT a jail")
+        return JailPlan("none", binary, problem or "unknown")
+    return JailPlan("bwrap", str(_launcher(bwrap, binary)), "bwrap namespaces")
+
+
+@cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
+
+
+def _namespace_args() -> list[str]:
+    return [
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--unshare-cgroup-try",
+        "--hostname",
+        "flotilla-browser",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+    ]
+
+
+def _usr_links() -> list[str]:
+    links: list[str] = []
+    for name in ("bin", "sbin", "lib", "lib64", "lib32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            links += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            links += ["--ro-bind", str(path), str(path)]
+    return links
+
+
+def bwrap_argv(bwrap: str, binary: str) -> list[str]:
+    """The bwrap command line that jails `binary` (its own arguments follow)."""
+    argv = [bwrap, *_namespace_args(), "--ro-bind", "/usr", "/usr", *_usr_links()]
+    binary_dir = str(Path(binary).resolve().parent)
+    if not binary_dir.startswith("/usr/"):
+        argv += ["--ro-bind", binary_dir, binary_dir]
+    for name in _ETC_FILES:
+        argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    # /dev/shm is a private tmpfs too: renderers share memory there, never with the host.
+    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
+    argv += ["--tmpfs", "/run", "--dir", "/tmp/.config", "--dir", "/tmp/.cache"]
+    for policy_dir in _POLICY_DIRS:
+        argv += ["--ro-bind", str(_policy_dir()), policy_dir]
+    argv += ["--remount-ro", "/", "--clearenv"]
+    for key, value in _JAIL_ENV.items():
+        argv += ["--setenv", key, value]
+    return [*argv, "--chdir", "/tmp", binary]
+
+
+@cache
+def _runtime_dir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="flotilla-jail-"))
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+@cache
+def _policy_dir() -> Path:
+    managed = _runtime_dir() / "policies" / "managed"
+    managed.mkdir(parents=True)
+    (managed / "flotilla.json").write_text(json.dumps(BROWSER_POLICY))
+    return managed.parent
+
+
+@cache
+def _launcher(bwrap: str, binary: str) -> Path:
+    """Write the launcher once per process: it records its pid (bwrap's), then execs the jail."""
+    script = _runtime_dir() / "chromium-jailed"
+    command = " ".join(shlex.quote(arg) for arg in bwrap_argv(bwrap, binary))
+    script.write_text(
+        f'#!/bin/sh\n[ -n "${PIDFILE_ENV}" ] && echo $$ > "${PIDFILE_ENV}"\nexec {command} "$@"\n'
+    )
+    script.chmod(0o700)
+    return script
+
+
+def new_pidfile() -> Path:
+    """A fresh path where one launch's launcher will write the jail's pid."""
+    fd, name = tempfile.mkstemp(prefix="pid-", dir=_runtime_dir())
+    os.close(fd)
+    return Path(name)
+
+
+def launch_env(pidfile: Path) -> dict[str, str | float | bool]:
+    """The environment Playwright passes to the launcher (bwrap clears it again inside)."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), PIDFILE_ENV: str(pidfile)}
+
+
+def read_pid(pidfile: Path) -> int | None:
+    """The jail's pid the launcher wrote, or None."""
+    try:
+        text = pidfile.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below `pid` (children, grandchildren, …), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def is_jail(pid: int) -> bool:
+    """Whether `pid` is still a bwrap jail (not a recycled pid)."""
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return Path(argv0.decode(errors="replace")).name == "bwrap"
+
+
+def kill_jail(pid: int | None) -> None:
+    """SIGKILL the jail; its pid namespace takes every process Chromium spawned with it."""
+    if pid is not None and is_jail(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

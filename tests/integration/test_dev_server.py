@@ -1,0 +1,134 @@
+"""The graph served by `langgraph dev`, driven through the LangGraph SDK as Studio drives it.
+
+The server runs on a free loopback port with analytics and tracing off, and is stopped at the end
+also on failure. The dev server refuses blocking calls on the event loop, so a passing run here
+also proves the nodes keep file, DNS and parsing work off the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from langgraph_sdk import get_client
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+QUESTION = "Compare the monthly price and storage of the plans"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dev_server(tmp_path_factory) -> Iterator[str]:
+    port, workdir = _free_port(), tmp_path_factory.mktemp("devserver")
+    env = {
+        **os.environ,
+        "LANGSMITH_TRACING": "false",
+        "LANGCHAIN_TRACING_V2": "false",
+        "LANGGRAPH_NO_ANALYTICS": "1",
+        "FLOTILLA_RUNS_DIR": str(workdir / "runs"),
+    }
+    cmd = [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
+           "--host", "127.0.0.1", "--port", str(port), "--config", str(ROOT / "langgraph.json")]  # fmt: skip
+    log = (workdir / "server.log").open("w")
+    # Graph paths in langgraph.json are relative to the working directory.
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(port, server, workdir / "server.log")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()
+
+
+def _wait_ready(port: int, server: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"langgraph dev exited early:\n{log.read_text()[-3000:]}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.3)
+    pytest.fail(f"langgraph dev did not listen within 90 s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture
+async def client(dev_server) -> AsyncIterator[object]:
+    sdk = get_client(url=dev_server)
+    for _ in range(60):
+        try:
+            await sdk.assistants.search()
+            break
+        except Exception:  # the HTTP API answers a little after the port opens
+            await asyncio.sleep(0.5)
+    yield sdk
+    await sdk.http.client.aclose()
+
+
+async def _assistant(client) -> dict:
+    (assistant,) = [a for a in await client.assistants.search() if a["graph_id"] == "flotilla"]
+    return assistant
+
+
+async def test_the_graph_is_served_as_the_design_draws_it(client):
+    assistant = await _assistant(client)
+    drawing = await client.assistants.get_graph(assistant["assistant_id"])
+    nodes = {node["id"] for node in drawing["nodes"]}
+    assert nodes == {
+        "__start__",
+        "coordinator",
+        "browser",
+        "analyst",
+        "report",
+        "remember",
+        "__end__",
+    }
+    schemas = await client.assistants.get_schemas(assistant["assistant_id"])
+    assert set(schemas["input_schema"]["properties"]) == {"question", "urls"}
+    context = schemas["context_schema"]["properties"]
+    assert "description" in context["max_parallel"] and "allow_hosts" in context
+
+
+async def test_a_streamed_run_shows_node_updates_and_subagent_progress(client, site_server):
+    site = site_server("static_table")
+    assistant = await _assistant(client)
+    thread = await client.threads.create()
+    parts = [
+        part
+        async for part in client.runs.stream(
+            thread["thread_id"], assistant["assistant_id"],
+            input={"question": QUESTION, "urls": [site.url]},
+            context={"allow_hosts": [site.host], "max_pages": 2},
+            stream_mode=["updates", "custom"],
+        )
+    ]  # fmt: skip
+    errors = [p.data for p in parts if p.event == "error"]
+    assert not errors, errors
+    updated = [next(iter(p.data)) for p in parts if p.event == "updates"]
+    assert updated == ["coordinator", "browser", "analyst", "report", "remember"]
+    states = [
+        p.data["state"] for p in parts if p.event == "custom" and p.data["event"] == "subagent"
+    ]
+    assert states[0] == "started" and "page" in states and states[-1] == "ok"
+    values = (await client.threads.get_state(thread["thread_id"]))["values"]
+    assert Path(values["report_path"]).is_file()
+    assert "$12.50/mo" in Path(values["report_path"]).read_text()
