@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Idempotent setup: Debian packages (chromium, bubblewrap, runsc, python3-seccomp) and the .venv.
+# Idempotent setup: Debian packages (chromium, bubblewrap, runsc, libseccomp2, iproute2) and the .venv.
 # A warm machine skips every step; a bare one installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,10 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v runsc >/dev/null 2>&1 || missing+=(runsc)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || missing+=(libseccomp2)
+# The security suites build network namespaces with `ip`.
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: need Debian packages: ${missing[*]} (run as root, or: sudo apt-get install -y ${missing[*]})" >&2
