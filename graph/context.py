@@ -48,8 +48,9 @@ class Context:
     sandbox_tier: Literal["auto", "gvisor", "bwrap", "none"] = field(
         default_factory=lambda: os.environ.get("FLOTILLA_SANDBOX_TIER", "auto"),  # type: ignore[arg-type,return-value]
         metadata={
-            "description": "Code-interpreter isolation. 'auto' picks the strongest tier that "
-            "works here (gvisor, then bwrap); 'none' runs without isolation and says so loudly."
+            "description": "Code-interpreter isolation. 'auto' picks the first tier that works "
+            "here (bwrap with seccomp, then gvisor); 'none' runs without isolation and says so "
+            "loudly."
         },
     )
     sandbox_pool_size: int = field(
