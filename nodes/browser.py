@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from typing import Any
@@ -18,6 +19,8 @@ from nodes.offline_browse import Collected, Progress, build_findings, explore, r
 from nodes.progress import emit, thread_id_of
 from sandbox.browser import browser_sandbox
 from sandbox.egress import EgressPolicy, EgressRefused
+
+log = logging.getLogger(__name__)
 
 # Branches of one run share a limiter so at most `max_parallel` browsers run at once.
 _LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]
@@ -50,6 +53,10 @@ async def run_subagent(
     except PlaywrightError as exc:
         msg = f"the browser failed: {str(exc).splitlines()[0]}; kept what was read"
         collected.errors.append(SubagentError(where=task.url, kind="browser_crash", message=msg))
+    except Exception as exc:  # a branch reports its sandbox failing; it never raises
+        log.exception("browser sandbox for %s failed", task.url)
+        msg = f"the browser sandbox failed: {type(exc).__name__}: {exc}; kept what was read"
+        collected.errors.append(SubagentError(where=task.url, kind="sandbox_error", message=msg))
     elapsed = time.monotonic() - started
     return await asyncio.to_thread(
         _finish,

@@ -25,6 +25,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -119,14 +120,17 @@ def plan(executable: str | None) -> JailPlan:
     if not jail_requested():
         _warn_once(f"{JAIL_ENV}=0 was set: Chromium runs WITHOUT a jail")
         return JailPlan("none", binary, f"{JAIL_ENV}=0 was set")
-    bwrap = shutil.which("bwrap")
-    problem = "bwrap is not installed" if bwrap is None else _bwrap_works(bwrap)
-    if binary is None:
-        problem = "no system Chromium to jail (Playwright's bundled build is used)"
-    if bwrap is None or problem is not None:
-        _warn_once(f"browser jail unavailable: {problem}; Chromium runs WITHOUT a jail")
-        return JailPlan("none", binary, problem or "unknown")
-    return JailPlan("bwrap", str(_launcher(bwrap, binary)), "bwrap namespaces")
+    # Subagents plan their jails at the same time, from worker threads: the once-per-process
+    # probe and files below must be made by one of them while the others wait.
+    with _SETUP_LOCK:
+        bwrap = shutil.which("bwrap")
+        problem = "bwrap is not installed" if bwrap is None else _bwrap_works(bwrap)
+        if binary is None:
+            problem = "no system Chromium to jail (Playwright's bundled build is used)"
+        if bwrap is None or problem is not None:
+            _warn_once(f"browser jail unavailable: {problem}; Chromium runs WITHOUT a jail")
+            return JailPlan("none", binary, problem or "unknown")
+        return JailPlan("bwrap", str(_launcher(bwrap, binary)), "bwrap namespaces")
 
 
 @cache
@@ -179,6 +183,9 @@ def bwrap_argv(bwrap: str, binary: str) -> list[str]:
     return [*argv, "--chdir", "/tmp", binary]
 
 
+_SETUP_LOCK = threading.Lock()
+
+
 @cache
 def _runtime_dir() -> Path:
     path = Path(tempfile.mkdtemp(prefix="flotilla-jail-"))
@@ -189,7 +196,7 @@ def _runtime_dir() -> Path:
 @cache
 def _policy_dir() -> Path:
     managed = _runtime_dir() / "policies" / "managed"
-    managed.mkdir(parents=True)
+    managed.mkdir(parents=True, exist_ok=True)
     (managed / "flotilla.json").write_text(json.dumps(BROWSER_POLICY))
     return managed.parent
 
@@ -208,7 +215,9 @@ def _launcher(bwrap: str, binary: str) -> Path:
 
 def new_pidfile() -> Path:
     """A fresh path where one launch's launcher will write the jail's pid."""
-    fd, name = tempfile.mkstemp(prefix="pid-", dir=_runtime_dir())
+    with _SETUP_LOCK:
+        base = _runtime_dir()
+    fd, name = tempfile.mkstemp(prefix="pid-", dir=base)
     os.close(fd)
     return Path(name)
 
