@@ -40,6 +40,7 @@ def make_context(args: argparse.Namespace, *, allow_hosts: list[str] | None = No
         value = getattr(args, flag, None)
         if value is not None:
             setattr(ctx, name, value)
+    ctx.approve_plan = bool(getattr(args, "approve", False))
     return ctx
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import json
 import sys
 import uuid
 from typing import TYPE_CHECKING, Any
+
+from langgraph.types import Command
 
 from cli.common import (
     EXIT_NOTHING,
@@ -39,6 +42,9 @@ def register(sub: Any) -> None:
     research.add_argument("--max-parallel", type=int, default=None)
     research.add_argument(
         "--sandbox-tier", choices=["auto", "gvisor", "bwrap", "none"], default=None
+    )
+    research.add_argument(
+        "--approve", action="store_true", help="show the plan and ask before any browser starts"
     )
     add_common_options(research)
     research.set_defaults(handler=research_command)
@@ -152,15 +158,46 @@ async def _run_on(
                     client, thread_id, dataclasses.asdict(ctx), ttl_minutes=ttl
                 )
                 printer = ProgressPrinter()
-                # "sync": a step counts as done only once its checkpoint is in Redis, so losing
-                # Redis stops the run at the next step rather than after the report.
-                stream = app.astream(
-                    inputs, config, context=ctx, stream_mode="custom", durability="sync"
-                )
-                async for event in stream:
-                    printer(event)
-                state = await app.aget_state(config)
+                step: Any = inputs
+                while True:
+                    # "sync": a step counts as done only once its checkpoint is in Redis, so
+                    # losing Redis stops the run at the next step rather than after the report.
+                    stream = app.astream(
+                        step, config, context=ctx, stream_mode="custom", durability="sync"
+                    )
+                    async for event in stream:
+                        printer(event)
+                    state = await app.aget_state(config)
+                    pending = [i for task in state.tasks for i in task.interrupts]
+                    if not pending:
+                        break
+                    decision = await asyncio.to_thread(ask_review, pending[0].value, thread_id)
+                    if decision is None:
+                        break
+                    step = Command(resume=decision)
     return {key: state.values.get(key) for key in OUTPUT_KEYS}
+
+
+def ask_review(request: dict[str, Any], thread_id: str) -> Any:
+    """Show the plan on stderr and read a person's answer; None when nobody can answer."""
+    tasks = request["plan"]["tasks"]
+    print(f"\nplan for thread {thread_id}:", file=sys.stderr)
+    for number, task in enumerate(tasks, start=1):
+        print(f"  {number}. {task['url']} — {task['goal']}", file=sys.stderr)
+    print(
+        "approve? [y]es / [n]o / numbers of the sites to keep (e.g. 1 3): ", end="", file=sys.stderr
+    )
+    try:
+        answer = input().strip().lower()
+    except EOFError:
+        print(f"\nno answer: the plan waits; run `flotilla resume {thread_id}`", file=sys.stderr)
+        return None
+    if answer in ("y", "yes", ""):
+        return True
+    if answer in ("n", "no"):
+        return False
+    keep = {int(word) for word in answer.replace(",", " ").split() if word.isdigit()}
+    return {"tasks": [task for number, task in enumerate(tasks, start=1) if number in keep]}
 
 
 def _check_can_run(state: Any, thread_id: str, *, resume: bool, url: str) -> None:

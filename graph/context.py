@@ -23,6 +23,13 @@ class Context:
             "deterministic, no model needed. The run reports the brain it used."
         },
     )
+    approve_plan: bool = field(
+        default=False,
+        metadata={
+            "description": "Pause after planning so a person can approve, edit (drop a site, "
+            "change a goal) or reject the plan before any browser starts."
+        },
+    )
     max_subagents: int = field(
         default=8,
         metadata={

@@ -92,6 +92,9 @@ class Plan(BaseModel):
     tasks: list[SiteTask] = Field(default_factory=list)
     refused: list[RefusedTarget] = Field(default_factory=list)
     recalled: list[str] = Field(default_factory=list, description="Prior insights used.")
+    review: Literal["", "approved", "edited", "rejected"] = Field(
+        default="", description="What a person did with the plan, when asked to approve it."
+    )
 
 
 class Analysis(BaseModel):

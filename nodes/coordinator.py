@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.runtime import Runtime
-from langgraph.types import Send
+from langgraph.types import Send, interrupt
 
 from graph.context import Context
 from graph.models import Findings, Plan, RefusedTarget, SiteTask
@@ -77,8 +77,47 @@ async def coordinator(state: ResearchState, runtime: Runtime[Context]) -> dict[s
     errors = [] if question else ["no question was given: nothing to research"]
     if question and not state.get("urls"):
         errors.append("no URLs were given: pass at least one site to research")
+    if ctx.approve_plan and plan.tasks:
+        # Interrupting re-runs this node on resume; recall and planning are deterministic, so
+        # the person's answer applies to the same plan they were shown.
+        decision = interrupt({"plan": plan.model_dump(mode="json"), "how": REVIEW_HOW})
+        plan = review_plan(plan, decision, max_subagents=ctx.max_subagents)
     emit(runtime, "plan", tasks=[t.url for t in plan.tasks], refused=len(plan.refused))
     return {"plan": plan, "brain": ctx.brain, "thread_id": thread_id_of(runtime), "errors": errors}
+
+
+REVIEW_HOW = (
+    "Resume with true to approve, false to reject, or {'tasks': [{'url': ..., 'goal': ...}]} "
+    "to run an edited plan (drop a site, change a goal)."
+)
+
+
+def review_plan(plan: Plan, decision: Any, *, max_subagents: int) -> Plan:
+    """The plan after a person's review: approved as is, rejected, or replaced by their edit."""
+    if decision is False or (isinstance(decision, dict) and decision.get("approve") is False):
+        refused = [
+            RefusedTarget(url=t.url, rule="rejected", reason="a person rejected the plan")
+            for t in plan.tasks
+        ]
+        return plan.model_copy(
+            update={"tasks": [], "refused": [*plan.refused, *refused], "review": "rejected"}
+        )
+    if not (isinstance(decision, dict) and isinstance(decision.get("tasks"), list)):
+        return plan.model_copy(update={"review": "approved"})
+    edited = Plan(recalled=plan.recalled, refused=list(plan.refused), review="edited")
+    planned = {task.url: task for task in plan.tasks}
+    for entry in decision["tasks"]:
+        raw = str(entry.get("url", ""))
+        known = planned.get(raw.strip())
+        goal = str(entry.get("goal") or (known or plan.tasks[0]).goal).strip()
+        refusal = _refusal(raw, goal, edited, max_subagents=max_subagents)
+        if refusal:
+            edited.refused.append(refusal)
+            continue
+        url = raw.strip()
+        task_id = known.task_id if known else f"site-{len(plan.tasks) + len(edited.tasks) + 1}"
+        edited.tasks.append(SiteTask(task_id=task_id, url=url, goal=goal))
+    return edited
 
 
 def fan_out(state: ResearchState) -> list[Send] | str:

@@ -135,3 +135,23 @@ def test_research_where_nothing_works_exits_non_zero_but_still_writes_the_report
     report = Path(out["report_path"]).read_text()
     assert "unreachable" in report and "::bad::" in report
     assert out["subagents"][0]["status"] == "failed"
+
+
+def test_research_with_approve_asks_before_browsing_and_runs_what_was_kept(tmp_path, site_server):
+    first, second = site_server("static_table"), site_server("offsite")
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "FLOTILLA_ALLOW_HOSTS")}
+    env |= {
+        "FLOTILLA_RUNS_DIR": str(tmp_path / "runs"),
+        "FLOTILLA_STATE_DIR": str(tmp_path / "state"),
+    }
+    args = ["research", "plan prices", "--url", first.url, "--url", second.url, "--approve",
+            "--allow-host", first.host, "--allow-host", second.host, "--max-pages", "1",
+            "--json"]  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        input="2\n", capture_output=True, text=True, env=env, timeout=180, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"1. {first.url}" in result.stderr and f"2. {second.url}" in result.stderr
+    out = json.loads(result.stdout)
+    assert [s["site"] for s in out["subagents"]] == [second.url]

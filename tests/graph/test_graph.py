@@ -128,3 +128,25 @@ async def test_max_parallel_one_runs_the_subagents_one_after_another(tmp_path, s
     finishes = [i for i, (_, state) in enumerate(order) if state == "ok"]
     # The second subagent starts only after the first one finished.
     assert starts[1] > finishes[0]
+
+
+async def test_approve_plan_interrupts_and_runs_the_edited_plan(tmp_path, site_server):
+    from langgraph.types import Command
+
+    first, second = site_server("static_table"), site_server("offsite")
+    ctx = _context(tmp_path, [first.host, second.host], approve_plan=True, max_pages=1)
+    app = build_graph(checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "t-review"}}
+    await app.ainvoke({"question": QUESTION, "urls": [first.url, second.url]}, config, context=ctx)
+    paused = await app.aget_state(config)
+    (pending,) = [i for task in paused.tasks for i in task.interrupts]
+    assert [t["url"] for t in pending.value["plan"]["tasks"]] == [first.url, second.url]
+    assert paused.next == ("coordinator",)  # no browser has started
+
+    edit = {"tasks": [{"url": second.url, "goal": "Which pages list pricing?"}]}
+    await app.ainvoke(Command(resume=edit), config, context=ctx)
+    values = (await app.aget_state(config)).values
+    assert [(f.task_id, f.site, f.goal) for f in values["findings"]] == [
+        ("site-2", second.url, "Which pages list pricing?")
+    ]
+    assert values["plan"].review == "edited"

@@ -132,3 +132,26 @@ async def test_a_streamed_run_shows_node_updates_and_subagent_progress(client, s
     values = (await client.threads.get_state(thread["thread_id"]))["values"]
     assert Path(values["report_path"]).is_file()
     assert "$12.50/mo" in Path(values["report_path"]).read_text()
+
+
+async def test_plan_approval_interrupts_and_resumes_with_an_edit(client, site_server):
+    first, second = site_server("static_table"), site_server("offsite")
+    assistant = await _assistant(client)
+    thread = await client.threads.create()
+    context = {"allow_hosts": [first.host, second.host], "max_pages": 1, "approve_plan": True}
+    await client.runs.wait(
+        thread["thread_id"], assistant["assistant_id"],
+        input={"question": QUESTION, "urls": [first.url, second.url]}, context=context,
+    )  # fmt: skip
+    paused = await client.threads.get_state(thread["thread_id"])
+    assert paused["next"] == ["coordinator"]
+    (request,) = [i["value"] for task in paused["tasks"] for i in task["interrupts"]]
+    assert [t["url"] for t in request["plan"]["tasks"]] == [first.url, second.url]
+
+    edit = {"tasks": [{"url": first.url, "goal": "Only the Standard plan's price"}]}
+    await client.runs.wait(
+        thread["thread_id"], assistant["assistant_id"], command={"resume": edit}, context=context
+    )
+    values = (await client.threads.get_state(thread["thread_id"]))["values"]
+    assert [s["site"] for s in values["subagents"]] == [first.url]
+    assert Path(values["report_path"]).is_file()

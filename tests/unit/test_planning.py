@@ -2,7 +2,7 @@
 
 import pytest
 
-from nodes.coordinator import fan_out, plan_tasks
+from nodes.coordinator import fan_out, plan_tasks, review_plan
 
 QUESTION = "Compare monthly prices"
 
@@ -64,3 +64,35 @@ def test_fan_out_sends_one_branch_per_task_or_goes_straight_to_the_analyst():
         )
         == "analyst"
     )
+
+
+def _planned():
+    return plan_tasks(QUESTION, ["https://a.example/", "https://b.example/"], max_subagents=4)
+
+
+def test_review_approves_the_plan_as_it_was_shown():
+    reviewed = review_plan(_planned(), True, max_subagents=4)
+    assert [t.url for t in reviewed.tasks] == ["https://a.example/", "https://b.example/"]
+    assert reviewed.review == "approved"
+
+
+def test_review_edit_drops_a_site_and_changes_a_goal_keeping_task_ids():
+    edit = {"tasks": [{"url": "https://b.example/", "goal": "Only the storage limits"}]}
+    reviewed = review_plan(_planned(), edit, max_subagents=4)
+    assert [(t.task_id, t.url, t.goal) for t in reviewed.tasks] == [
+        ("site-2", "https://b.example/", "Only the storage limits")
+    ]
+    assert reviewed.review == "edited"
+
+
+def test_review_edit_is_validated_like_any_target():
+    edit = {"tasks": [{"url": "file:///etc/passwd"}, {"url": "https://a.example/"}]}
+    reviewed = review_plan(_planned(), edit, max_subagents=4)
+    assert [(t.url, t.goal) for t in reviewed.tasks] == [("https://a.example/", QUESTION)]
+    assert [r.rule for r in reviewed.refused] == ["scheme"]
+
+
+def test_review_reject_runs_nothing_and_says_so():
+    reviewed = review_plan(_planned(), False, max_subagents=4)
+    assert reviewed.tasks == [] and reviewed.review == "rejected"
+    assert {r.rule for r in reviewed.refused} == {"rejected"}
