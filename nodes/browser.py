@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 import weakref
 from typing import Any
@@ -27,11 +28,26 @@ _LIMITERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asynci
 _LIMITERS = weakref.WeakKeyDictionary()
 
 
+# One process (the CLI, or a LangGraph server's worker) runs at most this many browsers at once,
+# across all threads; each run is also held to its own Context.max_parallel.
+SERVER_CAP_ENV = "FLOTILLA_MAX_BROWSERS"
+SERVER_KEY = "\0server"
+
+
 def _limiter(key: str, size: int) -> asyncio.Semaphore:
     per_loop = _LIMITERS.setdefault(asyncio.get_running_loop(), {})
     if key not in per_loop:
         per_loop[key] = asyncio.Semaphore(max(1, size))
     return per_loop[key]
+
+
+def server_cap() -> int:
+    """Browsers this process runs at once across every thread (env FLOTILLA_MAX_BROWSERS)."""
+    raw = os.environ.get(SERVER_CAP_ENV, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_SERVER_CAP
+
+
+DEFAULT_SERVER_CAP = 4
 
 
 async def run_subagent(
@@ -114,7 +130,11 @@ async def browser(state: BrowseTask, runtime: Runtime[Context]) -> dict[str, Any
             **fields,
         )
 
-    async with _limiter(thread_id, ctx.max_parallel):
+    run_slot, server_slot = (
+        _limiter(thread_id, ctx.max_parallel),
+        _limiter(SERVER_KEY, server_cap()),
+    )
+    async with run_slot, server_slot:
         progress("started", {"pages": 0})
         findings = await run_subagent(
             task, ctx, artifacts_root=ctx.runs_dir, thread_id=thread_id, progress=progress

@@ -6,8 +6,10 @@ allow-listed by host and port, exactly as a user would.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import struct
+import time
 from pathlib import Path
 
 import pytest
@@ -150,3 +152,37 @@ async def test_approve_plan_interrupts_and_runs_the_edited_plan(tmp_path, site_s
         ("site-2", second.url, "Which pages list pricing?")
     ]
     assert values["plan"].review == "edited"
+
+
+async def _timed_run(app, inputs, ctx, thread: str):
+    config = {"configurable": {"thread_id": thread}}
+    stream = app.astream(inputs, config, context=ctx, stream_mode="custom")
+    events = [(time.monotonic(), e) async for e in stream]
+    return (await app.aget_state(config)).values, events
+
+
+def _browser_window(events) -> tuple[float, float]:
+    stamps = [(t, e["state"]) for t, e in events if e["event"] == "subagent"]
+    return stamps[0][0], next(t for t, state in stamps if state in ("ok", "partial", "failed"))
+
+
+async def test_threads_run_side_by_side_without_cross_talk_under_one_server_cap(
+    tmp_path, site_server, monkeypatch
+):
+    monkeypatch.setenv("FLOTILLA_MAX_BROWSERS", "1")
+    first, second = site_server("static_table"), site_server("offsite")
+    app = build_graph(checkpointer=InMemorySaver())
+    ctx = _context(tmp_path, [first.host, second.host], max_pages=1)
+    (left, left_events), (right, right_events) = await asyncio.gather(
+        _timed_run(app, {"question": QUESTION, "urls": [first.url]}, ctx, "t-left"),
+        _timed_run(app, {"question": QUESTION, "urls": [second.url]}, ctx, "t-right"),
+    )
+    assert [f.site for f in left["findings"]] == [first.url]
+    assert [f.site for f in right["findings"]] == [second.url]
+    assert left["report_path"] != right["report_path"]
+    assert {e["site"] for _, e in left_events if e["event"] == "subagent"} == {first.url}
+    # One browser at a time across both threads: one subagent starts after the other finished.
+    (_, first_end), (second_start, _) = sorted(
+        [_browser_window(left_events), _browser_window(right_events)]
+    )
+    assert second_start >= first_end
