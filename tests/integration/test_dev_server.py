@@ -155,3 +155,29 @@ async def test_plan_approval_interrupts_and_resumes_with_an_edit(client, site_se
     values = (await client.threads.get_state(thread["thread_id"]))["values"]
     assert [s["site"] for s in values["subagents"]] == [first.url]
     assert Path(values["report_path"]).is_file()
+
+
+async def test_three_threads_at_once_on_one_server_stay_separate(client, site_server):
+    sites = [site_server("static_table"), site_server("offsite"), site_server("no_numbers")]
+    assistant = await _assistant(client)
+    threads = [await client.threads.create() for _ in sites]
+
+    async def run(thread: dict, site) -> list:
+        return [
+            part
+            async for part in client.runs.stream(
+                thread["thread_id"], assistant["assistant_id"],
+                input={"question": QUESTION, "urls": [site.url]},
+                context={"allow_hosts": [site.host], "max_pages": 1},
+                stream_mode="custom",
+            )
+        ]  # fmt: skip
+
+    streams = await asyncio.gather(*(run(t, s) for t, s in zip(threads, sites, strict=True)))
+    for thread, site, parts in zip(threads, sites, streams, strict=True):
+        # Each thread's progress events and state name only its own site and its own report.
+        seen = {p.data["site"] for p in parts if p.event == "custom" and "site" in p.data}
+        assert seen == {site.url}
+        values = (await client.threads.get_state(thread["thread_id"]))["values"]
+        assert [s["site"] for s in values["subagents"]] == [site.url]
+        assert thread["thread_id"] in values["report_path"]
