@@ -10,7 +10,7 @@ command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
 command -v runsc >/dev/null 2>&1 || missing+=(runsc)
 command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
-ldconfig -p 2>/dev/null | grep -q 'libseccomp\.so\.2' || missing+=(libseccomp2)
+dpkg-query -W -f='${Status}' libseccomp2 2>/dev/null | grep -q 'ok installed' || missing+=(libseccomp2)
 # The security suites build network namespaces with `ip`.
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 if ((${#missing[@]})); then
