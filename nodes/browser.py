@@ -56,7 +56,7 @@ async def run_subagent(
     """Research one site in a fresh browser sandbox; always returns Findings, never raises."""
     policy = EgressPolicy.for_sites([task.url], ctx.allow_hosts)
     try:
-        policy.check(task.url)
+        await asyncio.to_thread(policy.check, task.url)  # may resolve DNS: off the event loop
     except EgressRefused as refusal:
         return refused_findings(task, refusal)
     collected, started = Collected(), time.monotonic()

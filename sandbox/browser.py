@@ -175,7 +175,8 @@ async def _gate(session: BrowserSession, route: Route) -> None:
     request = route.request
     navigation = request.is_navigation_request()
     try:
-        session.policy.check(request.url, navigation=navigation)
+        # The check may resolve a host name: DNS off the event loop that drives every browser.
+        await asyncio.to_thread(session.policy.check, request.url, navigation=navigation)
     except EgressRefused as refusal:
         session.record(refusal)
         # A refused top-level navigation is cancelled ("aborted") rather than failed, so Chromium
@@ -197,7 +198,7 @@ def _is_main_frame(request: Request) -> bool:
 
 async def _websocket_gate(session: BrowserSession, websocket: WebSocketRoute) -> None:
     try:
-        session.policy.check(websocket.url, navigation=False)
+        await asyncio.to_thread(session.policy.check, websocket.url, navigation=False)
     except EgressRefused as refusal:
         session.record(refusal)
         await websocket.close(code=1008, reason=f"refused by egress rule {refusal.rule}")
