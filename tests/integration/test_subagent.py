@@ -74,9 +74,10 @@ async def test_a_hanging_page_times_out_with_a_clear_error(site_server, tmp_path
 
 async def test_subagent_time_limit_keeps_what_was_read(site_server, tmp_path):
     site = site_server("hang")
-    # The start page loads; its only relevant link hangs until the subagent's own limit.
+    # The start page loads; its only relevant link hangs until the subagent's own limit (8 s:
+    # enough for Chromium to start and read the first page on a loaded 2-core machine).
     findings = await browse(
-        site.url, [site.host], tmp_path, subagent_timeout_s=3.0, page_timeout_s=30.0
+        site.url, [site.host], tmp_path, subagent_timeout_s=8.0, page_timeout_s=30.0
     )
     assert findings.pages_visited == [site.url]
     assert findings.status == "partial"
