@@ -9,6 +9,7 @@ call `build_graph(checkpointer=..., store=...)` with the Redis saver and store.
 from __future__ import annotations
 
 import copy
+from functools import partial
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.base import maybe_add_typed_methods
@@ -23,22 +24,29 @@ from graph.state import ResearchInput, ResearchOutput, ResearchState
 from nodes.analyst import analyst
 from nodes.browser import browser
 from nodes.coordinator import coordinator, fan_out
+from nodes.llm.chat import ModelOverrides
 from nodes.remember import remember_node
 from nodes.report import report
 
 
-def build_builder() -> StateGraph[ResearchState, Context, ResearchInput, ResearchOutput]:
-    """The uncompiled graph, for callers that compile it their own way."""
+def build_builder(
+    models: ModelOverrides | None = None,
+) -> StateGraph[ResearchState, Context, ResearchInput, ResearchOutput]:
+    """The uncompiled graph, for callers that compile it their own way.
+
+    `models` gives roles ("coordinator", "browser", "analyst", "report", or "default") a chat
+    model instance or a `provider:model` spec, ahead of what `Context` configures.
+    """
     builder = StateGraph(
         ResearchState,
         context_schema=Context,
         input_schema=ResearchInput,
         output_schema=ResearchOutput,
     )
-    builder.add_node("coordinator", coordinator)
-    builder.add_node("browser", browser)
-    builder.add_node("analyst", analyst)
-    builder.add_node("report", report)
+    builder.add_node("coordinator", partial(coordinator, models=models))
+    builder.add_node("browser", partial(browser, models=models))
+    builder.add_node("analyst", partial(analyst, models=models))
+    builder.add_node("report", partial(report, models=models))
     builder.add_node("remember", remember_node)
     builder.add_edge(START, "coordinator")
     builder.add_conditional_edges("coordinator", fan_out, ["browser", "analyst"])
@@ -81,12 +89,15 @@ def trust_only_our_models(saver: BaseCheckpointSaver) -> BaseCheckpointSaver:
 
 
 def build_graph(
-    *, checkpointer: BaseCheckpointSaver | None = None, store: BaseStore | None = None
+    *,
+    checkpointer: BaseCheckpointSaver | None = None,
+    store: BaseStore | None = None,
+    models: ModelOverrides | None = None,
 ) -> CompiledStateGraph[ResearchState, Context, ResearchInput, ResearchOutput]:
-    """Compile the Flotilla graph with the saver and store of the caller's choice."""
+    """Compile the Flotilla graph with the saver, store and (optionally) chat models given."""
     if checkpointer is not None:
         checkpointer = trust_only_our_models(checkpointer)
-    return build_builder().compile(checkpointer=checkpointer, store=store, name="flotilla")
+    return build_builder(models).compile(checkpointer=checkpointer, store=store, name="flotilla")
 
 
 graph = build_graph()

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
+
+# The LangGraph templates' marker for a model choice, which Studio renders as a model picker. It
+# goes on the type (as the templates put it) and into the served JSON schema (json_schema_extra).
+MODEL_CHOICE = {"__template_metadata__": {"kind": "llm"}}
+ModelChoice = Annotated[str, MODEL_CHOICE]
+
+
+def _model_extra(*nodes: str) -> dict[str, object]:
+    return {"langgraph_nodes": list(nodes), **MODEL_CHOICE}
 
 
 def _env_list(name: str) -> list[str]:
@@ -16,11 +25,86 @@ def _env_list(name: str) -> list[str]:
 class Context:
     """How one run behaves: brains and models, quotas, sandbox tier and egress allow-list."""
 
-    brain: Literal["offline"] = field(
-        default="offline",
+    brain: Literal["auto", "offline", "llm"] = field(
+        default_factory=lambda: os.environ.get("FLOTILLA_BRAIN", "auto"),  # type: ignore[arg-type,return-value]
         metadata={
-            "description": "Decision policy. This version ships the offline brain: generic, "
-            "deterministic, no model needed. The run reports the brain it used."
+            "description": "Decision policy. 'llm': chat models plan, browse with tools, write "
+            "and repair the analysis and write the answer. 'offline': generic, deterministic, no "
+            "model. 'auto' (env FLOTILLA_BRAIN): llm when a model is configured (a model field, "
+            "env FLOTILLA_MODEL, or AWS credentials for Bedrock), offline otherwise. The run "
+            "reports the brain it used."
+        },
+    )
+    model: ModelChoice = field(
+        default_factory=lambda: os.environ.get("FLOTILLA_MODEL", ""),
+        metadata={
+            "description": "Chat model for every role, as 'provider:model' for init_chat_model "
+            "(e.g. bedrock_converse:us.anthropic.claude-sonnet-4-5-20250929-v1:0, "
+            "ollama:llama3.1). Env FLOTILLA_MODEL. Empty: Amazon Bedrock when AWS credentials "
+            "are present, else none (the offline brain runs).",
+            "json_schema_extra": _model_extra("coordinator", "browser", "analyst", "report"),
+        },
+    )
+    coordinator_model: ModelChoice = field(
+        default="",
+        metadata={
+            "description": "Model that plans (structured output); empty uses `model`.",
+            "json_schema_extra": _model_extra("coordinator"),
+        },
+    )
+    browser_model: ModelChoice = field(
+        default="",
+        metadata={
+            "description": "Model that drives each browser subagent's tool loop; empty uses "
+            "`model`.",
+            "json_schema_extra": _model_extra("browser"),
+        },
+    )
+    analyst_model: ModelChoice = field(
+        default="",
+        metadata={
+            "description": "Model that writes and repairs the analysis code; empty uses `model`.",
+            "json_schema_extra": _model_extra("analyst"),
+        },
+    )
+    report_model: ModelChoice = field(
+        default="",
+        metadata={
+            "description": "Model that writes the report's answer; empty uses `model`.",
+            "json_schema_extra": _model_extra("report"),
+        },
+    )
+    max_run_tokens: int = field(
+        default=0,
+        metadata={
+            "description": "Token budget for the whole run (input + output, every model call); "
+            "when reached, no new model work starts and the run finishes with what it has. "
+            "0: no budget."
+        },
+    )
+    subagent_max_steps: int = field(
+        default=12,
+        metadata={
+            "description": "Most model calls one LLM browser subagent makes; at the limit it "
+            "returns what it has, marked partial."
+        },
+    )
+    subagent_max_tokens: int = field(
+        default=60_000,
+        metadata={"description": "Token limit for one LLM browser subagent (0: none)."},
+    )
+    page_text_chars: int = field(
+        default=6_000,
+        metadata={
+            "description": "Most characters of one page's text that reach a model, fenced as "
+            "untrusted data."
+        },
+    )
+    analyst_max_attempts: int = field(
+        default=3,
+        metadata={
+            "description": "Most attempts the LLM analyst gets to write code that runs; it "
+            "reads each failure and repairs the code."
         },
     )
     approve_plan: bool = field(

@@ -65,6 +65,7 @@ class Findings(BaseModel):
     errors: list[SubagentError] = Field(default_factory=list)
     elapsed_s: float = 0.0
     brain: str = "offline"
+    model: str = Field(default="", description="The chat model that drove it (llm brain).")
     browser_jail: str = Field(
         default="", description="How the browser was isolated: 'bwrap', or 'none: <why>'."
     )
@@ -76,6 +77,9 @@ class SiteTask(BaseModel):
     task_id: str
     url: str
     goal: str
+    fields: list[str] = Field(
+        default_factory=list, description="What to extract there, e.g. 'price per TB per month'."
+    )
 
 
 class RefusedTarget(BaseModel):
@@ -95,6 +99,10 @@ class Plan(BaseModel):
     review: Literal["", "approved", "edited", "rejected"] = Field(
         default="", description="What a person did with the plan, when asked to approve it."
     )
+    planner: str = Field(default="offline", description="'offline', or the model that planned.")
+    notes: list[str] = Field(
+        default_factory=list, description="Why targets were trimmed or goals narrowed."
+    )
 
 
 class Analysis(BaseModel):
@@ -106,4 +114,21 @@ class Analysis(BaseModel):
     highlights: list[str] = Field(default_factory=list, description="Computed comparisons.")
     sandbox_tier: str = ""
     code_path: str = ""
+    author: str = Field(default="offline", description="'offline', or the model that wrote it.")
+    attempts: int = Field(default=0, description="Code runs it took (the LLM analyst repairs).")
     errors: list[SubagentError] = Field(default_factory=list)
+
+
+class ModelUsage(BaseModel):
+    """Model calls and tokens one node spent (one record per node run or subagent)."""
+
+    node: str = Field(description="Graph node: coordinator, browser, analyst or report.")
+    task_id: str = Field(default="", description="The browser subagent's task, if any.")
+    model: str
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens

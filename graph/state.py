@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from typing_extensions import TypedDict
 
-from graph.models import Analysis, Findings, Plan, SiteTask
+from graph.models import Analysis, Findings, ModelUsage, Plan, SiteTask
 
 
 class ResearchInput(TypedDict):
@@ -27,6 +27,7 @@ class ResearchOutput(TypedDict, total=False):
     charts: list[str]
     sources: list[str]
     subagents: list[dict[str, Any]]
+    token_usage: dict[str, Any]
     errors: list[str]
 
 
@@ -37,6 +38,8 @@ class ResearchState(ResearchInput, ResearchOutput, total=False):
     # One entry per browser branch; arrival order is not meaningful.
     findings: Annotated[list[Findings], operator.add]
     analysis: Analysis
+    # Model calls and tokens, one record per node run (llm brain); the report sums them.
+    usage: Annotated[list[ModelUsage], operator.add]
 
 
 class BrowseTask(TypedDict):
@@ -44,3 +47,4 @@ class BrowseTask(TypedDict):
 
     task: SiteTask
     question: str
+    brain: str

@@ -21,6 +21,7 @@ from graph.models import Analysis, Findings, SubagentError
 from graph.state import ResearchState
 from nodes.analysis_code import generate_analysis_code, runtime_source
 from nodes.artifacts import run_dir, write_artifact
+from nodes.llm.chat import ModelOverrides
 from nodes.progress import emit, thread_id_of
 from sandbox.interpreter import CodeSession, SandboxLimits, SandboxUnavailable, open_session
 from sandbox.pool import default_pool
@@ -128,7 +129,9 @@ def _fresh_dir(runs_dir: str, thread_id: str) -> Path:
     return out
 
 
-async def analyst(state: ResearchState, runtime: Runtime[Context]) -> dict[str, Any]:
+async def analyst(
+    state: ResearchState, runtime: Runtime[Context], *, models: ModelOverrides | None = None
+) -> dict[str, Any]:
     """Graph node: analyse all findings in one sandbox session."""
     ctx = runtime.context or Context()
     out = await asyncio.to_thread(_fresh_dir, ctx.runs_dir, thread_id_of(runtime))

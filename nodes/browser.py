@@ -16,6 +16,7 @@ from graph.context import Context
 from graph.models import Findings, SiteTask, SubagentError
 from graph.state import BrowseTask
 from nodes.artifacts import run_dir
+from nodes.llm.chat import ModelOverrides
 from nodes.offline_browse import Collected, Progress, build_findings, explore, refused_findings
 from nodes.progress import emit, thread_id_of
 from sandbox.browser import browser_sandbox
@@ -113,7 +114,9 @@ async def _browse(
             )
 
 
-async def browser(state: BrowseTask, runtime: Runtime[Context]) -> dict[str, Any]:
+async def browser(
+    state: BrowseTask, runtime: Runtime[Context], *, models: ModelOverrides | None = None
+) -> dict[str, Any]:
     """Graph node: run one subagent under the run's parallelism cap and report its findings."""
     ctx = runtime.context or Context()
     task, thread_id, started = state["task"], thread_id_of(runtime), time.monotonic()

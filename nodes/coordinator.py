@@ -11,6 +11,7 @@ from graph.context import Context
 from graph.models import Findings, Plan, RefusedTarget, SiteTask
 from graph.state import BrowseTask, ResearchState
 from memory.insights import recall
+from nodes.llm.chat import ModelOverrides, choose_brain
 from nodes.progress import emit, thread_id_of
 from sandbox.egress import EgressRefused, validate_url
 
@@ -60,7 +61,9 @@ def _refusal(raw: str, question: str, plan: Plan, *, max_subagents: int) -> Refu
     return None
 
 
-async def coordinator(state: ResearchState, runtime: Runtime[Context]) -> dict[str, Any]:
+async def coordinator(
+    state: ResearchState, runtime: Runtime[Context], *, models: ModelOverrides | None = None
+) -> dict[str, Any]:
     """Recall prior insights, plan the fan-out, and say which brain runs it."""
     ctx = runtime.context or Context()
     question = (state.get("question") or "").strip()
@@ -83,7 +86,8 @@ async def coordinator(state: ResearchState, runtime: Runtime[Context]) -> dict[s
         decision = interrupt({"plan": plan.model_dump(mode="json"), "how": REVIEW_HOW})
         plan = review_plan(plan, decision, max_subagents=ctx.max_subagents)
     emit(runtime, "plan", tasks=[t.url for t in plan.tasks], refused=len(plan.refused))
-    return {"plan": plan, "brain": ctx.brain, "thread_id": thread_id_of(runtime), "errors": errors}
+    brain = choose_brain(ctx, models)
+    return {"plan": plan, "brain": brain, "thread_id": thread_id_of(runtime), "errors": errors}
 
 
 REVIEW_HOW = (
@@ -125,5 +129,8 @@ def fan_out(state: ResearchState) -> list[Send] | str:
     plan = state.get("plan") or Plan()
     if not plan.tasks:
         return "analyst"
-    question = state.get("question", "")
-    return [Send("browser", BrowseTask(task=task, question=question)) for task in plan.tasks]
+    question, brain = state.get("question", ""), state.get("brain") or "offline"
+    return [
+        Send("browser", BrowseTask(task=task, question=question, brain=brain))
+        for task in plan.tasks
+    ]

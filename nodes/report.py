@@ -14,6 +14,7 @@ from graph.context import Context
 from graph.models import Analysis, Findings, Plan
 from graph.state import ResearchState
 from nodes.artifacts import run_dir
+from nodes.llm.chat import ModelOverrides
 from nodes.progress import emit, thread_id_of
 
 SHORT_ANSWER_ITEMS = 5
@@ -156,7 +157,9 @@ def write_report(
     return path, answer, failed
 
 
-async def report(state: ResearchState, runtime: Runtime[Context]) -> dict[str, Any]:
+async def report(
+    state: ResearchState, runtime: Runtime[Context], *, models: ModelOverrides | None = None
+) -> dict[str, Any]:
     """Graph node: write `<runs_dir>/<thread_id>/report.md` and fill the run's output."""
     ctx = runtime.context or Context()
     thread_id = thread_id_of(runtime)

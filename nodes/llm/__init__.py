@@ -1,0 +1,1 @@
+"""The llm brain: chat models per role, fenced untrusted content, metered calls."""

@@ -1,0 +1,124 @@
+"""Which chat model plays which role, and which brain a run uses.
+
+A role's model comes from, first to last: an instance or spec passed to `build_graph(models=...)`
+(tests inject fakes this way, no patching), the role's `Context` field, `Context.model`
+(env FLOTILLA_MODEL), and Amazon Bedrock when AWS credentials are present. Specs are
+`provider:model` strings for `init_chat_model`, so any LangChain provider works the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from langchain_core.language_models import BaseChatModel
+
+from graph.context import Context
+
+Role = Literal["coordinator", "browser", "analyst", "report"]
+ROLES: tuple[Role, ...] = ("coordinator", "browser", "analyst", "report")
+
+# What `build_graph(models=...)` takes: per role (or "default"), an instance or a spec.
+ModelOverrides = Mapping[str, BaseChatModel | str]
+
+# Bedrock serves current Claude models through cross-region inference profiles; the profile's
+# prefix follows the region's geography.
+BEDROCK_MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
+_GEO_PREFIXES = {"us": "us", "eu": "eu", "ap": "apac", "ca": "us", "sa": "us"}
+_AWS_CREDENTIAL_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+)
+
+
+class ModelUnavailable(RuntimeError):
+    """The llm brain was asked for but no model is configured for a role, or it cannot load."""
+
+
+def aws_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def has_aws_credentials() -> bool:
+    """Credentials in the environment or the shared files; never asks the instance metadata.
+
+    Asking boto3's full chain would probe the metadata address when nothing else is set.
+    """
+    if any(os.environ.get(name) for name in _AWS_CREDENTIAL_ENV):
+        return True
+    shared = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or str(Path.home() / ".aws/credentials")
+    return Path(shared).is_file()
+
+
+def bedrock_default() -> str:
+    """The default Bedrock Converse spec for this region's geography."""
+    prefix = _GEO_PREFIXES.get(aws_region().split("-", 1)[0], "global")
+    return f"bedrock_converse:{prefix}.{BEDROCK_MODEL}"
+
+
+def configured_spec(ctx: Context, role: Role) -> str:
+    """The spec a role uses from configuration alone ('' when none is configured)."""
+    spec = (getattr(ctx, f"{role}_model", "") or ctx.model or "").strip()
+    if spec:
+        return spec
+    return bedrock_default() if has_aws_credentials() else ""
+
+
+def choose_brain(
+    ctx: Context, overrides: ModelOverrides | None = None
+) -> Literal["llm", "offline"]:
+    """'llm' or 'offline' for this run, as `Context.brain` says ('auto': llm if configured)."""
+    if ctx.brain in ("llm", "offline"):
+        return ctx.brain
+    if overrides:
+        return "llm"
+    return "llm" if any(configured_spec(ctx, role) for role in ROLES) else "offline"
+
+
+_CACHE: dict[str, BaseChatModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def chat_model(ctx: Context, role: Role, overrides: ModelOverrides | None = None) -> BaseChatModel:
+    """The chat model for `role`; raises ModelUnavailable with what to configure."""
+    chosen = (overrides or {}).get(role) or (overrides or {}).get("default")
+    if isinstance(chosen, BaseChatModel):
+        return chosen
+    spec = (chosen or configured_spec(ctx, role)).strip()
+    if not spec:
+        raise ModelUnavailable(
+            f"no model is configured for the {role}: set Context.{role}_model or Context.model "
+            "(env FLOTILLA_MODEL, e.g. bedrock_converse:<model id>), provide AWS credentials for "
+            "Bedrock, or use brain=offline"
+        )
+    with _CACHE_LOCK:
+        if spec not in _CACHE:
+            _CACHE[spec] = _init(spec)
+        return _CACHE[spec]
+
+
+def _init(spec: str) -> BaseChatModel:
+    from langchain.chat_models import init_chat_model
+
+    provider, _, name = spec.partition(":")
+    try:
+        if provider.startswith("bedrock") and name:
+            return init_chat_model(name, model_provider=provider, region_name=aws_region())
+        return init_chat_model(spec)
+    except Exception as exc:  # an unknown provider or a missing integration package
+        raise ModelUnavailable(f"cannot load model {spec!r}: {exc}") from exc
+
+
+def model_label(model: BaseChatModel) -> str:
+    """A short name for reports: the model id where the class exposes one."""
+    for attr in ("model_id", "model", "model_name"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(model).__name__
