@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -11,6 +12,14 @@ from typing import Any
 from graph.context import Context
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_SERVICE = 0, 1, 2, 3
+
+BRAINS = ("auto", "offline", "llm")
+# The roles a model can be chosen for: the Context fields `<role>_model`.
+ROLES = tuple(
+    f.name.removesuffix("_model")
+    for f in dataclasses.fields(Context)
+    if f.name.endswith("_model") and f.name != "model"
+)
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +35,67 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--runs-dir", default=None, help="where reports and artifacts go")
 
 
+def role_model(value: str) -> tuple[str, str]:
+    """`ROLE=SPEC` as (role, spec); an argparse type, so a bad value is a usage error."""
+    role, sep, spec = value.partition("=")
+    role, spec = role.strip(), spec.strip()
+    if not sep or not role or not spec:
+        msg = f"expected ROLE=SPEC (e.g. browser=ollama:llama3.1), got {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    if role not in ROLES:
+        msg = f"unknown role {role!r} in {value!r}: the roles are {', '.join(ROLES)}"
+        raise argparse.ArgumentTypeError(msg)
+    return role, spec
+
+
+def token_count(value: str) -> int:
+    """A token budget: a whole number, 0 or more (0: no budget)."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if number < 0:
+        msg = f"expected a whole number of tokens, 0 or more (0: no budget), got {value!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return number
+
+
+BRAIN_HELP = (
+    "decision policy (default: env FLOTILLA_BRAIN, else auto: llm when a model is configured "
+    "or AWS credentials are present, offline otherwise)"
+)
+
+
+def add_brain_options(
+    parser: argparse.ArgumentParser, *, roles: bool = True, brain_help: str = BRAIN_HELP
+) -> None:
+    """--brain and --model; with `roles`, --role-model and --max-run-tokens too."""
+    parser.add_argument("--brain", choices=BRAINS, default=None, help=brain_help)
+    parser.add_argument(
+        "--model",
+        default=None,
+        metavar="SPEC",
+        help="chat model for every role, 'provider:model' (default: env FLOTILLA_MODEL)",
+    )
+    if not roles:
+        return
+    parser.add_argument(
+        "--role-model",
+        action="append",
+        type=role_model,
+        default=[],
+        metavar="ROLE=SPEC",
+        help=f"chat model for one role ({', '.join(ROLES)}); repeatable; overrides --model",
+    )
+    parser.add_argument(
+        "--max-run-tokens",
+        type=token_count,
+        default=None,
+        metavar="N",
+        help="token budget for the whole run; when spent, no new model work starts (0: none)",
+    )
+
+
 def make_context(args: argparse.Namespace, *, allow_hosts: list[str] | None = None) -> Context:
     """A `Context` from the defaults, the environment and the flags given."""
     ctx = Context()
@@ -36,33 +106,80 @@ def make_context(args: argparse.Namespace, *, allow_hosts: list[str] | None = No
         ("max_parallel", "max_parallel"),
         ("sandbox_tier", "sandbox_tier"),
         ("runs_dir", "runs_dir"),
+        ("brain", "brain"),
+        ("model", "model"),
+        ("max_run_tokens", "max_run_tokens"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
             setattr(ctx, name, value)
+    for role, spec in getattr(args, "role_model", None) or []:
+        setattr(ctx, f"{role}_model", spec)
     ctx.approve_plan = bool(getattr(args, "approve", False))
     return ctx
 
 
+def format_tokens(tokens: Any) -> str:
+    """Tokens as an event carries them (a count, or input and output counts) for one line."""
+    if isinstance(tokens, dict):
+        tokens_in = int(tokens.get("input_tokens", tokens.get("input", 0)) or 0)
+        tokens_out = int(tokens.get("output_tokens", tokens.get("output", 0)) or 0)
+        return f"{tokens_in + tokens_out:,} ({tokens_in:,} in, {tokens_out:,} out)"
+    if isinstance(tokens, int | float):
+        return f"{int(tokens):,}"
+    return str(tokens)
+
+
 class ProgressPrinter:
-    """One line per progress event on stderr: subagents, then the analyst and report steps."""
+    """One line per progress event on stderr: subagents, then the analyst and report steps.
+
+    Events from the llm brain carry the tool a subagent called and the tokens spent so far;
+    they show on the line when present.
+    """
 
     def __init__(self) -> None:
         self.started = time.monotonic()
 
     def __call__(self, event: dict[str, Any]) -> None:
+        print(
+            f"[{time.monotonic() - self.started:6.2f}s] {self.line(event)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    @staticmethod
+    def line(event: dict[str, Any]) -> str:
+        """The progress line for one event, without its time stamp."""
         kind = event.get("event")
         if kind == "subagent":
-            line = (
+            llm = f"tool={event['tool']}  " if event.get("tool") else ""
+            if "tokens" in event:
+                llm += f"tokens={format_tokens(event['tokens'])}  "
+            return (
                 f"  subagent {event['task_id']:<8} {event['state']:<9} pages={event.get('pages', 0)} "
-                f"{event.get('elapsed', 0):>6.2f}s  {event.get('url') or event['site']}"
+                f"{event.get('elapsed', 0):>6.2f}s  {llm}{event.get('url') or event['site']}"
             )
-        elif kind == "plan":
-            line = f"plan: {len(event['tasks'])} subagent(s), {event['refused']} target(s) refused"
-        else:
-            extra = {k: v for k, v in event.items() if k not in ("event", "state")}
-            line = f"{kind}: {event.get('state', '')} {extra if extra else ''}".rstrip()
-        print(f"[{time.monotonic() - self.started:6.2f}s] {line}", file=sys.stderr, flush=True)
+        if kind == "plan":
+            return f"plan: {len(event['tasks'])} subagent(s), {event['refused']} target(s) refused"
+        extra = {k: v for k, v in event.items() if k not in ("event", "state", "tokens")}
+        tokens = f" tokens={format_tokens(event['tokens'])}" if "tokens" in event else ""
+        return f"{kind}: {event.get('state', '')} {extra if extra else ''}".rstrip() + tokens
+
+
+def token_usage_lines(usage: dict[str, Any] | None) -> list[str]:
+    """Calls and tokens per node, then the run's total: a table for the final summary."""
+    nodes = (usage or {}).get("nodes") or {}
+    total = (usage or {}).get("total") or {}
+    if not nodes and not total.get("calls"):
+        return []
+    lines = [f"{'Tokens:':<13} {'calls':>5}  {'input':>9}  {'output':>9}  models"]
+    rows = [(name, row, ", ".join(row.get("models") or [])) for name, row in nodes.items()]
+    for name, row, models in [*rows, ("total", total, "")]:
+        lines.append(
+            f"  {name:<11} {row.get('calls', 0):>5}  {row.get('input_tokens', 0):>9,}  "
+            f"{row.get('output_tokens', 0):>9,}  {models}".rstrip()
+        )
+    return lines
 
 
 def fail(message: str, *, as_json: bool, code: int, **extra: Any) -> int:

@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import sys
 
-from cli import browse, memory_cmd, research, sandbox, threads
+from cli import browse, demo, memory_cmd, research, sandbox, threads
 
 # Each command module adds its sub-commands and sets `handler` on them.
-COMMANDS = (research, browse, threads, memory_cmd, sandbox)
+COMMANDS = (research, demo, browse, threads, memory_cmd, sandbox)
 
 
 def build_parser() -> argparse.ArgumentParser:

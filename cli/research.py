@@ -1,9 +1,10 @@
-"""`flotilla research` and `flotilla demo`: the whole pipeline, checkpointed in Redis."""
+"""`flotilla research`: the whole pipeline, checkpointed in Redis, and the runner it shares."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import json
 import sys
@@ -18,20 +19,23 @@ from cli.common import (
     EXIT_SERVICE,
     EXIT_USAGE,
     ProgressPrinter,
+    add_brain_options,
     add_common_options,
     fail,
     make_context,
+    token_usage_lines,
 )
 from graph.context import Context
 
 if TYPE_CHECKING:
+    from cli.demo import DemoRecord
     from graph.state import ResearchInput
 
 DEMO_QUESTION = "Compare the monthly price and storage of each vendor's plans"
 
 
 def register(sub: Any) -> None:
-    """Add `research` and `demo` to the CLI."""
+    """Add `research` to the CLI."""
     research = sub.add_parser("research", help="research a question across sites")
     research.add_argument("question")
     research.add_argument(
@@ -46,13 +50,9 @@ def register(sub: Any) -> None:
     research.add_argument(
         "--approve", action="store_true", help="show the plan and ask before any browser starts"
     )
+    add_brain_options(research)
     add_common_options(research)
     research.set_defaults(handler=research_command)
-    demo = sub.add_parser("demo", help="research the bundled demo sites with the offline brain")
-    demo.add_argument("--latency", type=float, default=0.0, help="added server latency, seconds")
-    add_thread_options(demo)
-    add_common_options(demo)
-    demo.set_defaults(handler=demo_command)
 
 
 def add_thread_options(parser: argparse.ArgumentParser) -> None:
@@ -82,12 +82,17 @@ OUTPUT_KEYS = (
     "charts",
     "sources",
     "subagents",
+    "token_usage",
     "errors",
 )
 
 
 class ThreadError(Exception):
     """The thread cannot be run as asked (unknown, or has an unfinished run); says what to do."""
+
+
+class SitesUnavailable(Exception):
+    """Sites the thread's plan needs cannot be served again (a port is taken); says what to do."""
 
 
 def context_from(data: dict[str, Any]) -> Context:
@@ -97,31 +102,43 @@ def context_from(data: dict[str, Any]) -> Context:
 
 
 async def run_research(
-    question: str, urls: list[str], ctx: Context, *, thread: str | None
+    question: str,
+    urls: list[str],
+    ctx: Context,
+    *,
+    thread: str | None,
+    demo: DemoRecord | None = None,
 ) -> dict[str, Any]:
     """Run the graph with Redis checkpoints and memory; return the run's output.
 
     On an existing thread the run continues it: the new question is planned afresh and the
-    thread's earlier findings stay in its state (the report marks them).
+    thread's earlier findings stay in its state (the report marks them). `demo` records that
+    the URLs are the bundled demo sites this process serves, so a resume can serve them again.
     """
     thread_id = thread or f"run-{uuid.uuid4().hex[:12]}"
-    return await run_thread(thread_id, {"question": question, "urls": urls}, ctx)
+    return await run_thread(thread_id, {"question": question, "urls": urls}, ctx, demo=demo)
 
 
 async def run_thread(
-    thread_id: str, inputs: ResearchInput | None, ctx: Context | None
+    thread_id: str,
+    inputs: ResearchInput | None,
+    ctx: Context | None,
+    *,
+    demo: DemoRecord | None = None,
 ) -> dict[str, Any]:
     """Run `inputs` on `thread_id`, or with `inputs=None` finish its interrupted run.
 
-    `ctx=None` runs with the settings recorded when the thread last ran. Raises
+    `ctx=None` runs with the settings recorded when the thread last ran; when that run was on
+    the demo sites, they are served again on the ports its plan uses. Raises
     `RedisUnavailable` when Redis is down or goes away mid-run (finished steps stay
-    checkpointed), `ThreadError` when the thread cannot run as asked.
+    checkpointed), `ThreadError` when the thread cannot run as asked, `SitesUnavailable` when
+    the demo sites cannot be served on their ports again.
     """
     from memory.redis_server import RedisUnavailable, connection_failure, redis_url
 
     async with redis_url() as url:
         try:
-            return await _run_on(url, thread_id, inputs, ctx)
+            return await _run_on(url, thread_id, inputs, ctx, demo)
         except Exception as exc:
             lost = None if isinstance(exc, RedisUnavailable) else connection_failure(exc)
             if lost is None:
@@ -135,8 +152,13 @@ async def run_thread(
 
 
 async def _run_on(
-    url: str, thread_id: str, inputs: ResearchInput | None, ctx: Context | None
+    url: str,
+    thread_id: str,
+    inputs: ResearchInput | None,
+    ctx: Context | None,
+    demo: DemoRecord | None,
 ) -> dict[str, Any]:
+    from cli.demo import DemoRecord
     from graph.builder import build_graph
     from memory.checkpoint import redis_saver
     from memory.insights import redis_store
@@ -146,36 +168,51 @@ async def _run_on(
     config: Any = {"configurable": {"thread_id": thread_id}}
     async with async_client(url) as client:
         if ctx is None:
-            recorded = await load_thread_context(client, thread_id)
-            ctx = context_from(recorded) if recorded is not None else Context()
+            recorded = await load_thread_context(client, thread_id) or {}
+            ctx = context_from(recorded)
+            demo = DemoRecord.from_recorded(recorded)
         ttl = ctx.checkpoint_ttl_minutes
         async with redis_saver(url, ttl_minutes=ttl) as saver, redis_store(url) as store:
             app = build_graph(checkpointer=saver, store=store)
             state = await app.aget_state(config)
             _check_can_run(state, thread_id, resume=inputs is None, url=url)
             if inputs is not None or state.next:
-                await save_thread_context(
-                    client, thread_id, dataclasses.asdict(ctx), ttl_minutes=ttl
-                )
-                printer = ProgressPrinter()
-                step: Any = inputs
-                while True:
-                    # "sync": a step counts as done only once its checkpoint is in Redis, so
-                    # losing Redis stops the run at the next step rather than after the report.
-                    stream = app.astream(
-                        step, config, context=ctx, stream_mode="custom", durability="sync"
-                    )
-                    async for event in stream:
-                        printer(event)
-                    state = await app.aget_state(config)
-                    pending = [i for task in state.tasks for i in task.interrupts]
-                    if not pending:
-                        break
-                    decision = await asyncio.to_thread(ask_review, pending[0].value, thread_id)
-                    if decision is None:
-                        break
-                    step = Command(resume=decision)
-    return {key: state.values.get(key) for key in OUTPUT_KEYS}
+                with contextlib.ExitStack() as stack:
+                    if inputs is None and demo is not None:
+                        # This process serves the sites the killed one did, where the plan
+                        # expects them.
+                        stack.enter_context(demo.serve_again(thread_id))
+                    record = dataclasses.asdict(ctx) | (demo.recorded() if demo else {})
+                    await save_thread_context(client, thread_id, record, ttl_minutes=ttl)
+                    state = await _drive(app, config, ctx, inputs, thread_id)
+    output = {key: state.values.get(key) for key in OUTPUT_KEYS}
+    if output["token_usage"] is None and state.values.get("usage"):
+        from nodes.llm.usage import summarise_usage
+
+        output["token_usage"] = summarise_usage(state.values["usage"])
+    return output
+
+
+async def _drive(
+    app: Any, config: Any, ctx: Context, inputs: ResearchInput | None, thread_id: str
+) -> Any:
+    """Stream the run (progress on stderr), asking a person at each plan review; the end state."""
+    printer = ProgressPrinter()
+    step: Any = inputs
+    while True:
+        # "sync": a step counts as done only once its checkpoint is in Redis, so losing Redis
+        # stops the run at the next step rather than after the report.
+        stream = app.astream(step, config, context=ctx, stream_mode="custom", durability="sync")
+        async for event in stream:
+            printer(event)
+        state = await app.aget_state(config)
+        pending = [i for task in state.tasks for i in task.interrupts]
+        if not pending:
+            return state
+        decision = await asyncio.to_thread(ask_review, pending[0].value, thread_id)
+        if decision is None:
+            return state
+        step = Command(resume=decision)
 
 
 def ask_review(request: dict[str, Any], thread_id: str) -> Any:
@@ -200,6 +237,23 @@ def ask_review(request: dict[str, Any], thread_id: str) -> Any:
     return {"tasks": [task for number, task in enumerate(tasks, start=1) if number in keep]}
 
 
+def check_models(ctx: Context) -> None:
+    """With the llm brain asked for, every role needs a model: say which lack one, up front.
+
+    Raises `ModelUnavailable` before anything starts, rather than after the plan.
+    """
+    from nodes.llm.chat import ROLES, ModelUnavailable, configured_spec
+
+    missing = [role for role in ROLES if not configured_spec(ctx, role)]
+    if ctx.brain == "llm" and missing:
+        msg = (
+            f"the llm brain needs a model for the {', '.join(missing)}: pass --model "
+            "provider:model (or --role-model ROLE=SPEC; env FLOTILLA_MODEL), provide AWS "
+            "credentials for Amazon Bedrock, or use --brain offline"
+        )
+        raise ModelUnavailable(msg)
+
+
 def _check_can_run(state: Any, thread_id: str, *, resume: bool, url: str) -> None:
     if resume and state.created_at is None:
         msg = f"there is no thread {thread_id!r} in Redis at {url!r}: check the id"
@@ -220,15 +274,23 @@ def print_result(output: dict[str, Any], *, as_json: bool) -> None:
     print(f"\nReport: {output['report_path']}")
     for chart in output.get("charts") or []:
         print(f"Chart:  {chart}")
+    if output.get("brain"):
+        print(f"Brain:  {output['brain']}")
+    for line in token_usage_lines(output.get("token_usage")):
+        print(line)
     for error in output.get("errors") or []:
         print(f"Problem: {error}")
 
 
 async def research_command(
-    args: argparse.Namespace, *, allow_hosts: list[str] | None = None
+    args: argparse.Namespace,
+    *,
+    allow_hosts: list[str] | None = None,
+    demo: DemoRecord | None = None,
 ) -> int:
     """`flotilla research`: the whole pipeline."""
     from memory.redis_server import RedisUnavailable
+    from nodes.llm.chat import ModelUnavailable
 
     if not args.question.strip():
         return fail(
@@ -237,21 +299,11 @@ async def research_command(
     ctx = make_context(args, allow_hosts=allow_hosts)
     ctx.checkpoint_ttl_minutes = args.checkpoint_ttl
     try:
-        output = await run_research(args.question, args.url, ctx, thread=args.thread)
+        check_models(ctx)
+        output = await run_research(args.question, args.url, ctx, thread=args.thread, demo=demo)
     except RedisUnavailable as exc:
         return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
-    except ThreadError as exc:
+    except (ThreadError, ModelUnavailable) as exc:
         return fail(str(exc), as_json=args.json, code=EXIT_USAGE)
     print_result(output, as_json=args.json)
     return EXIT_OK if usable(output) else EXIT_NOTHING
-
-
-async def demo_command(args: argparse.Namespace) -> int:
-    """`flotilla demo`: the bundled sites, served on loopback and allow-listed by host and port."""
-    from demo_sites.server import DemoSites
-
-    with DemoSites(latency_s=args.latency) as sites:
-        print(f"demo sites: {', '.join(sites.urls.values())}", file=sys.stderr)
-        args.question, args.url = DEMO_QUESTION, list(sites.urls.values())
-        args.max_subagents = args.max_parallel = args.sandbox_tier = None
-        return await research_command(args, allow_hosts=sites.allow_hosts)

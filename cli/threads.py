@@ -8,7 +8,7 @@ from collections import Counter
 from typing import Any
 
 from cli.common import EXIT_NOTHING, EXIT_OK, EXIT_SERVICE, EXIT_USAGE, fail
-from cli.research import ThreadError, print_result, run_thread, usable
+from cli.research import SitesUnavailable, ThreadError, print_result, run_thread, usable
 
 
 def register(sub: Any) -> None:
@@ -29,14 +29,18 @@ async def resume_command(args: argparse.Namespace) -> int:
     """`flotilla resume`: run what the thread had left, with the settings it was started with.
 
     Branches that finished before the interruption are not run again: their results are in
-    the last checkpoint's pending writes.
+    the last checkpoint's pending writes. A `flotilla demo` thread gets its demo sites served
+    again, on the ports its plan uses.
     """
     from memory.redis_server import RedisUnavailable
+    from nodes.llm.chat import ModelUnavailable
 
     try:
         output = await run_thread(args.thread, None, None)
-    except RedisUnavailable as exc:
-        return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
+    except (RedisUnavailable, SitesUnavailable) as exc:
+        return fail(str(exc), as_json=args.json, code=EXIT_SERVICE, thread=args.thread)
+    except ModelUnavailable as exc:
+        return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
     except ThreadError as exc:
         return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
     print_result(output, as_json=args.json)

@@ -5,6 +5,9 @@ so a browser subagent sees every site as a separate host (``127.0.0.1:PORT``) an
 allow-list can name exactly the sites a run may visit. Standard library only: the servers
 run in daemon threads and never keep the interpreter alive.
 
+A site can also be served on a given port (:class:`DemoSites` ``ports=``), so a run that
+planned those URLs can be resumed by another process after the first one died.
+
 Run ``python -m demo_sites.server [--latency S]`` to serve the demo sites until Ctrl-C.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import html
 import mimetypes
 import posixpath
@@ -20,6 +24,7 @@ import socket
 import sys
 import threading
 import urllib.parse
+from collections.abc import Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -52,6 +57,13 @@ _NOT_FOUND_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>404 Not Found</title></head>
 <body><h1>Not Found</h1><p>No page at {path}.</p></body></html>
 """
+
+
+class PortInUse(OSError):
+    """The port a site must be served on is taken by another program."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 def content_type_for(path: Path) -> str:
@@ -178,10 +190,13 @@ class _Server(ThreadingHTTPServer):
 
 
 class SiteServer:
-    """One folder served over HTTP on ``127.0.0.1`` at a free port, in a daemon thread."""
+    """One folder served over HTTP on ``127.0.0.1`` at a free (or given) port, in a daemon thread."""
 
-    def __init__(self, root: Path, *, latency_s: float = 0.0) -> None:
-        """Bind a free port for ``root``; call :meth:`start` to begin serving."""
+    def __init__(self, root: Path, *, latency_s: float = 0.0, port: int = 0) -> None:
+        """Bind ``port`` (0: a free one) for ``root``; call :meth:`start` to begin serving.
+
+        Raises :class:`PortInUse` when a given port is taken.
+        """
         self.root = Path(root).resolve()
         if not self.root.is_dir():
             msg = f"cannot serve {str(root)!r}: it is not a directory"
@@ -193,7 +208,13 @@ class SiteServer:
             (_SiteHandler,),
             {"root": self.root, "latency_s": latency_s, "closing": self._closing},
         )
-        self._httpd = _Server(("127.0.0.1", 0), handler)
+        try:
+            self._httpd = _Server(("127.0.0.1", port), handler)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            msg = f"127.0.0.1:{port} is in use by another program"
+            raise PortInUse(errno.EADDRINUSE, msg) from None
         self._thread: threading.Thread | None = None
 
     @property
@@ -248,9 +269,9 @@ class SiteServer:
         return f"SiteServer(root={str(self.root)!r}, url={self.url!r})"
 
 
-def serve_directory(root: Path, *, latency_s: float = 0.0) -> SiteServer:
-    """Serve ``root`` on a free loopback port and return the started server."""
-    return SiteServer(root, latency_s=latency_s).start()
+def serve_directory(root: Path, *, latency_s: float = 0.0, port: int = 0) -> SiteServer:
+    """Serve ``root`` on a loopback port (0: a free one) and return the started server."""
+    return SiteServer(root, latency_s=latency_s, port=port).start()
 
 
 def site_names(sites_dir: Path = SITES_DIR) -> list[str]:
@@ -263,23 +284,54 @@ def site_names(sites_dir: Path = SITES_DIR) -> list[str]:
 class DemoSites:
     """All demo sites, one :class:`SiteServer` each; a context manager."""
 
-    def __init__(self, *, latency_s: float = 0.0, sites_dir: Path = SITES_DIR) -> None:
-        """Prepare servers for each folder in ``sites_dir``; nothing listens until started."""
+    def __init__(
+        self,
+        *,
+        latency_s: float = 0.0,
+        sites_dir: Path = SITES_DIR,
+        ports: Mapping[str, int] | None = None,
+    ) -> None:
+        """Prepare servers for each folder in ``sites_dir``; nothing listens until started.
+
+        With ``ports`` (site name → port), exactly those sites are served, each on its port:
+        how a run that planned their URLs gets them back in another process.
+        """
         self.latency_s = latency_s
         self.sites_dir = sites_dir
+        self.wanted_ports = dict(ports) if ports is not None else None
         self.servers: dict[str, SiteServer] = {}
 
     def start(self) -> Self:
-        """Start one server per site (idempotent) and return ``self``."""
+        """Start one server per site (idempotent) and return ``self``.
+
+        Raises :class:`PortInUse` (naming the site) when a wanted port is taken, and
+        ``FileNotFoundError`` when a wanted site is not in ``sites_dir``; nothing stays served.
+        """
         if not self.servers:
             try:
-                for name in site_names(self.sites_dir):
-                    root = self.sites_dir / name
-                    self.servers[name] = serve_directory(root, latency_s=self.latency_s)
+                for name, port in self._planned().items():
+                    self.servers[name] = self._serve(name, port)
             except BaseException:
                 self.close()
                 raise
         return self
+
+    def _planned(self) -> dict[str, int]:
+        names = site_names(self.sites_dir)
+        if self.wanted_ports is None:
+            return dict.fromkeys(names, 0)
+        unknown = sorted(set(self.wanted_ports) - set(names))
+        if unknown:
+            msg = f"no demo site {unknown[0]!r} in {str(self.sites_dir)!r} (there are {names})"
+            raise FileNotFoundError(msg)
+        return self.wanted_ports
+
+    def _serve(self, name: str, port: int) -> SiteServer:
+        try:
+            return serve_directory(self.sites_dir / name, latency_s=self.latency_s, port=port)
+        except PortInUse as exc:
+            msg = f"cannot serve demo site {name!r}: {exc}"
+            raise PortInUse(errno.EADDRINUSE, msg) from None
 
     def close(self) -> None:
         """Stop every server (idempotent)."""
@@ -296,6 +348,11 @@ class DemoSites:
     def allow_hosts(self) -> list[str]:
         """``127.0.0.1:PORT`` for every site, for the browser's egress allow-list."""
         return [server.host for server in self.servers.values()]
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """Site name → port: what ``DemoSites(ports=...)`` takes to serve them there again."""
+        return {name: server.port for name, server in self.servers.items()}
 
     def __enter__(self) -> Self:
         return self.start()

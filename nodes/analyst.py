@@ -1,19 +1,28 @@
 """The analyst: turns every branch's tables into charts and comparisons inside a code sandbox.
 
-The generated code and the tables go into a fresh code-interpreter session with no network and
-no view of the host; only the files it writes under `out/` come back, as artifacts.
+The code and the tables go into a fresh code-interpreter session with no network and no view
+of the host; only the files it writes under `out/` come back, as artifacts. Who writes the
+code depends on the brain: the offline brain runs generated code (`nodes/analysis_code.py`),
+the llm brain has a model write and repair it (`nodes/llm/analyst.py`) and falls back to the
+generated code. Both go through one `Workbench`, so they share the manifest, the sandbox and
+the way results are collected.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import Runtime
 
 from graph.context import Context
@@ -21,12 +30,30 @@ from graph.models import Analysis, Findings, SubagentError
 from graph.state import ResearchState
 from nodes.analysis_code import generate_analysis_code, runtime_source
 from nodes.artifacts import run_dir, write_artifact
-from nodes.llm.chat import ModelOverrides
+from nodes.llm.analyst import Progress, run_llm_analysis
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, chat_model, model_label
+from nodes.llm.usage import Meter, run_budget
 from nodes.progress import emit, thread_id_of
-from sandbox.interpreter import CodeSession, SandboxLimits, SandboxUnavailable, open_session
+from sandbox.interpreter import (
+    CodeSession,
+    ExecResult,
+    SandboxLimits,
+    SandboxUnavailable,
+    open_session,
+)
 from sandbox.pool import default_pool
 
+log = logging.getLogger(__name__)
+
 OUT_DIR = "out"
+SUMMARY = f"{OUT_DIR}/summary.json"
+# The code files kept beside the outputs, which no output may replace.
+CODE_FILE = re.compile(r"analysis\.py|attempt-\d+\.py")
+# Most files one run brings back from `out/` (charts, tables, the summary).
+MAX_OUTPUT_FILES = 200
+
+# Opens a fresh code-interpreter session; each run of analysis code gets its own.
+SessionFactory = Callable[[], AbstractAsyncContextManager[CodeSession]]
 
 
 def manifest_for(question: str, findings: list[Findings]) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -47,23 +74,153 @@ def manifest_for(question: str, findings: list[Findings]) -> tuple[dict[str, Any
     return {"question": question, "fx_to_usd": None, "tables": tables}, files
 
 
+@dataclass
+class CodeRun:
+    """One execution of analysis code: the sandbox's result and the files it wrote in `out/`."""
+
+    result: ExecResult
+    outputs: dict[str, bytes] = field(default_factory=dict)
+
+    @property
+    def summary(self) -> bytes | None:
+        """The bytes of `out/summary.json`, if the code wrote it."""
+        return self.outputs.get(SUMMARY)
+
+    @property
+    def failed(self) -> bool:
+        return self.result.exit_status != 0 or bool(self.result.error_type)
+
+    def failure(self) -> str:
+        """What went wrong, in one line (empty when the code ran)."""
+        result = self.result
+        if not self.failed:
+            return ""
+        detail = result.error_message or result.stderr[-500:] or f"exit status {result.exit_status}"
+        limit = f" (limit hit: {result.limit_hit})" if result.limit_hit else ""
+        return f"the analysis code failed in the {result.tier} sandbox{limit}: {detail}"
+
+
+@dataclass
+class Workbench:
+    """What every run of analysis code gets: the manifest, its tables, a fresh session, `out/`.
+
+    `run` executes code and returns what it wrote without keeping anything; `keep` turns a
+    run's files into the analysis's artifacts. A failed attempt therefore leaves nothing
+    behind, and a retry starts from a clean session with the same inputs.
+    """
+
+    manifest: dict[str, Any]
+    files: dict[str, Path]
+    out: Path
+    open_session: SessionFactory
+
+    @property
+    def code_path(self) -> Path:
+        """Where the code that produced the analysis is kept, beside its outputs."""
+        return self.out / "analysis.py"
+
+    async def save(self, name: str, code: str) -> Path:
+        """Keep code as a file under `out` so a person can read and rerun it."""
+        path = self.out / name
+        await asyncio.to_thread(_write_text, path, code)
+        return path
+
+    async def run(self, code: str) -> CodeRun:
+        """Run `code` in a fresh session holding the inputs; raises SandboxUnavailable."""
+        async with self.open_session() as session:
+            await session.write_file("analysis_runtime.py", runtime_source().encode())
+            await session.write_file("manifest.json", json.dumps(self.manifest, indent=2).encode())
+            for name, host_path in self.files.items():
+                await session.write_file(name, await asyncio.to_thread(host_path.read_bytes))
+            result = await session.execute(code)
+            outputs: dict[str, bytes] = {}
+            names = [n for n in await session.list_files() if n.startswith(f"{OUT_DIR}/")]
+            for name in names[:MAX_OUTPUT_FILES]:
+                try:
+                    outputs[name] = await session.read_file(name)
+                except (OSError, ValueError) as exc:  # e.g. a symlink the code made: refused
+                    log.warning("analysis output %s not collected: %s", name, exc)
+        return CodeRun(result=result, outputs=outputs)
+
+    async def keep(self, run: CodeRun, analysis: Analysis) -> None:
+        """Write a run's `out/` files as artifacts: PNGs are charts; summary.json is read."""
+        for name, data in run.outputs.items():
+            target_path = self.out / name.removeprefix(f"{OUT_DIR}/")
+            if target_path.parent == self.out and CODE_FILE.fullmatch(target_path.name):
+                continue  # never overwrite the kept code (analysis.py, attempt-N.py)
+            ref = await asyncio.to_thread(write_artifact, target_path, data)
+            target = analysis.charts if ref.media_type == "image/png" else analysis.outputs
+            target.append(ref)
+            if name == SUMMARY:
+                read_summary(data, analysis)
+
+    async def run_offline(self) -> Analysis:
+        """Run the generated (offline) analysis code and keep what it wrote."""
+        code = generate_analysis_code(manifest_path="manifest.json", out_dir=OUT_DIR)
+        await self.save(self.code_path.name, code)
+        try:
+            run = await self.run(code)
+        except SandboxUnavailable as exc:
+            error = SubagentError(where="analyst", kind="sandbox_unavailable", message=str(exc))
+            return Analysis(errors=[error], code_path=str(self.code_path))
+        analysis = Analysis(sandbox_tier=run.result.tier, code_path=str(self.code_path))
+        if run.failed:
+            message = run.failure()
+            analysis.errors.append(
+                SubagentError(where="analyst", kind="analysis_failed", message=message)
+            )
+        await self.keep(run, analysis)
+        return analysis
+
+
+def read_summary(data: bytes, analysis: Analysis) -> None:
+    """Fill highlights, comparison and warnings from `out/summary.json` (bounded)."""
+    summary = json.loads(data)
+    analysis.highlights = [str(h) for h in summary.get("highlights", [])][:20]
+    analysis.comparison_markdown = str(summary.get("comparison_markdown", ""))[:20_000]
+    for warning in summary.get("warnings", []):
+        analysis.errors.append(SubagentError(where="analyst", kind="warning", message=str(warning)))
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def no_tables() -> Analysis:
+    """The analysis when no branch found a table: nothing to run, said so."""
+    msg = "no subagent found a table to compare; the report lists the facts it found instead"
+    return Analysis(errors=[SubagentError(where="analyst", kind="no_tables", message=msg)])
+
+
 async def run_analysis(
-    question: str, findings: list[Findings], ctx: Context, *, out: Path
+    question: str,
+    findings: list[Findings],
+    ctx: Context,
+    *,
+    out: Path,
+    model: BaseChatModel | None = None,
+    meter: Meter | None = None,
+    session_factory: SessionFactory | None = None,
+    progress: Progress | None = None,
 ) -> Analysis:
-    """Run the generated analysis in a sandbox session and collect what it wrote."""
+    """Analyse the findings' tables in the sandbox: generated code, or `model`'s with `meter`.
+
+    `session_factory` opens each run's session (default: the Context's tier, limits and pool).
+    """
     manifest, files = manifest_for(question, findings)
     if not manifest["tables"]:
-        msg = "no subagent found a table to compare; the report lists the facts it found instead"
-        return Analysis(errors=[SubagentError(where="analyst", kind="no_tables", message=msg)])
+        return no_tables()
     limits = SandboxLimits(wall_time_s=ctx.sandbox_timeout_s, memory_mb=ctx.sandbox_memory_mb)
-    code = generate_analysis_code(manifest_path="manifest.json", out_dir=OUT_DIR)
-    await asyncio.to_thread(_keep_code, out, code)
-    try:
-        async with _session(ctx, limits) as session:
-            return await _execute(session, manifest, files, code, out=out)
-    except SandboxUnavailable as exc:
-        error = SubagentError(where="analyst", kind="sandbox_unavailable", message=str(exc))
-        return Analysis(errors=[error], code_path=str(out / "analysis.py"))
+    bench = Workbench(
+        manifest=manifest,
+        files=files,
+        out=out,
+        open_session=session_factory or partial(_session, ctx, limits),
+    )
+    if model is not None and meter is not None:
+        return await run_llm_analysis(question, ctx, model, meter, bench, progress=progress)
+    return await bench.run_offline()
 
 
 @asynccontextmanager
@@ -78,50 +235,6 @@ async def _session(ctx: Context, limits: SandboxLimits) -> AsyncIterator[CodeSes
             yield session
 
 
-def _keep_code(out: Path, code: str) -> None:
-    # The generated code is kept beside its outputs so a person can read and rerun it.
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "analysis.py").write_text(code)
-
-
-async def _execute(
-    session: CodeSession, manifest: dict[str, Any], files: dict[str, Path], code: str, *, out: Path
-) -> Analysis:
-    await session.write_file("analysis_runtime.py", runtime_source().encode())
-    await session.write_file("manifest.json", json.dumps(manifest, indent=2).encode())
-    for name, host_path in files.items():
-        await session.write_file(name, await asyncio.to_thread(host_path.read_bytes))
-    result = await session.execute(code)
-    analysis = Analysis(sandbox_tier=result.tier, code_path=str(out / "analysis.py"))
-    if result.exit_status != 0 or result.error_type:
-        detail = result.error_message or result.stderr[-500:] or f"exit status {result.exit_status}"
-        limit = f" (limit hit: {result.limit_hit})" if result.limit_hit else ""
-        msg = f"the analysis code failed in the {result.tier} sandbox{limit}: {detail}"
-        analysis.errors.append(SubagentError(where="analyst", kind="analysis_failed", message=msg))
-    await _collect(session, analysis, out=out)
-    return analysis
-
-
-async def _collect(session: CodeSession, analysis: Analysis, *, out: Path) -> None:
-    for name in await session.list_files():
-        if not name.startswith(f"{OUT_DIR}/"):
-            continue
-        data, target_path = await session.read_file(name), out / name.removeprefix(f"{OUT_DIR}/")
-        ref = await asyncio.to_thread(write_artifact, target_path, data)
-        target = analysis.charts if ref.media_type == "image/png" else analysis.outputs
-        target.append(ref)
-        if name == f"{OUT_DIR}/summary.json":
-            _read_summary(data, analysis)
-
-
-def _read_summary(data: bytes, analysis: Analysis) -> None:
-    summary = json.loads(data)
-    analysis.highlights = [str(h) for h in summary.get("highlights", [])][:20]
-    analysis.comparison_markdown = str(summary.get("comparison_markdown", ""))[:20_000]
-    for warning in summary.get("warnings", []):
-        analysis.errors.append(SubagentError(where="analyst", kind="warning", message=str(warning)))
-
-
 def _fresh_dir(runs_dir: str, thread_id: str) -> Path:
     # A resumed or repeated run starts the analysis afresh.
     out = run_dir(runs_dir, thread_id) / "analysis"
@@ -132,12 +245,38 @@ def _fresh_dir(runs_dir: str, thread_id: str) -> Path:
 async def analyst(
     state: ResearchState, runtime: Runtime[Context], *, models: ModelOverrides | None = None
 ) -> dict[str, Any]:
-    """Graph node: analyse all findings in one sandbox session."""
+    """Graph node: analyse all findings in the sandbox (the llm brain's model writes the code)."""
     ctx = runtime.context or Context()
-    out = await asyncio.to_thread(_fresh_dir, ctx.runs_dir, thread_id_of(runtime))
+    thread_id = thread_id_of(runtime)
+    out = await asyncio.to_thread(_fresh_dir, ctx.runs_dir, thread_id)
     emit(runtime, "analyst", state="started", tier=ctx.sandbox_tier)
+    model, meter, unavailable = None, None, None
+    if state.get("brain") == "llm":
+        try:
+            model = chat_model(ctx, "analyst", models)
+        except ModelUnavailable as exc:
+            unavailable = SubagentError(
+                where="analyst",
+                kind="model_unavailable",
+                message=f"{exc}; the offline analysis code ran instead",
+            )
+        else:
+            budget = run_budget(thread_id, ctx.max_run_tokens, state.get("usage") or [])
+            meter = Meter(budget, node="analyst", model=model_label(model))
     analysis = await run_analysis(
-        state.get("question", ""), state.get("findings") or [], ctx, out=out
+        state.get("question", ""),
+        state.get("findings") or [],
+        ctx,
+        out=out,
+        model=model,
+        meter=meter,
+        progress=partial(emit, runtime, "analyst"),
     )
+    if unavailable is not None:
+        analysis.errors.insert(0, unavailable)
+        analysis.author = "offline (fallback: no analyst model)"
     emit(runtime, "analyst", state="done", tier=analysis.sandbox_tier, charts=len(analysis.charts))
-    return {"analysis": analysis}
+    update: dict[str, Any] = {"analysis": analysis}
+    if meter is not None:
+        update["usage"] = [meter.record]
+    return update

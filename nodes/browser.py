@@ -1,4 +1,10 @@
-"""The browser subagent node: one branch of the fan-out, one private browser sandbox."""
+"""The browser subagent node: one branch of the fan-out, one private browser sandbox.
+
+Both brains run in the same machinery: `run_subagent` opens the sandbox behind the egress
+policy, holds the subagent to its time limit, turns crashes into errors and records refusals;
+a `SiteBrain` decides what to do with the browser (the offline explorer, or the llm brain's
+tool loop in `nodes.llm.browse`) and how what it collected becomes `Findings`.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,24 @@ import logging
 import os
 import time
 import weakref
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol
 
 from langgraph.runtime import Runtime
 from playwright.async_api import Error as PlaywrightError
 
 from graph.context import Context
-from graph.models import Findings, SiteTask, SubagentError
+from graph.models import Findings, ModelUsage, SiteTask, SubagentError
 from graph.state import BrowseTask
 from nodes.artifacts import run_dir
-from nodes.llm.chat import ModelOverrides
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, chat_model, model_label
+from nodes.llm.usage import Meter, run_budget
 from nodes.offline_browse import Collected, Progress, build_findings, explore, refused_findings
 from nodes.progress import emit, thread_id_of
-from sandbox.browser import browser_sandbox
+from sandbox.browser import BrowserSession, browser_sandbox
 from sandbox.egress import EgressPolicy, EgressRefused
 
 log = logging.getLogger(__name__)
@@ -51,19 +62,74 @@ def server_cap() -> int:
 DEFAULT_SERVER_CAP = 4
 
 
+class SiteBrain(Protocol):
+    """What one subagent does with its browser, and how what it collected becomes Findings."""
+
+    async def browse(self, session: BrowserSession, collected: Collected) -> None:
+        """Drive the browser, keeping what is read in `collected` as it goes."""
+        ...
+
+    def findings(self, collected: Collected, *, artifacts: Path, elapsed_s: float) -> Findings:
+        """Findings from what was collected (file and CPU work: called in a thread)."""
+        ...
+
+    def refused(self, refusal: EgressRefused) -> Findings:
+        """Findings for a start URL the egress policy refused."""
+        ...
+
+
+@dataclass
+class OfflineBrain:
+    """The offline brain: read the start page, then the goal-relevant same-site links."""
+
+    task: SiteTask
+    ctx: Context
+    progress: Progress
+
+    async def browse(self, session: BrowserSession, collected: Collected) -> None:
+        await explore(
+            session,
+            self.task,
+            max_pages=self.ctx.max_pages,
+            collected=collected,
+            progress=self.progress,
+        )
+
+    def findings(self, collected: Collected, *, artifacts: Path, elapsed_s: float) -> Findings:
+        return build_findings(self.task, collected, artifacts=artifacts, elapsed_s=elapsed_s)
+
+    def refused(self, refusal: EgressRefused) -> Findings:
+        return refused_findings(self.task, refusal)
+
+
+def artifacts_dir(artifacts_root: str, thread_id: str, task_id: str) -> Path:
+    """Where one subagent's files go (tables, screenshots); file work, call it in a thread."""
+    return run_dir(artifacts_root, thread_id) / "artifacts" / task_id
+
+
 async def run_subagent(
-    task: SiteTask, ctx: Context, *, artifacts_root: str, thread_id: str, progress: Progress
+    task: SiteTask,
+    ctx: Context,
+    *,
+    artifacts_root: str,
+    thread_id: str,
+    progress: Progress,
+    brain: SiteBrain | None = None,
 ) -> Findings:
-    """Research one site in a fresh browser sandbox; always returns Findings, never raises."""
+    """Research one site in a fresh browser sandbox; always returns Findings, never raises.
+
+    `brain` drives the browser; the offline brain when none is given.
+    """
+    brain = brain or OfflineBrain(task, ctx, progress)
     policy = EgressPolicy.for_sites([task.url], ctx.allow_hosts)
     try:
         await asyncio.to_thread(policy.check, task.url)  # may resolve DNS: off the event loop
     except EgressRefused as refusal:
-        return refused_findings(task, refusal)
+        return brain.refused(refusal)
     collected, started = Collected(), time.monotonic()
     try:
         async with asyncio.timeout(ctx.subagent_timeout_s):
-            await _browse(task, ctx, policy, collected, progress)
+            await _browse(brain, ctx, policy, collected)
     except TimeoutError:
         msg = f"stopped at the {ctx.subagent_timeout_s:g} s subagent time limit; kept what was read"
         collected.errors.append(SubagentError(where=task.url, kind="time_limit", message=msg))
@@ -75,35 +141,24 @@ async def run_subagent(
         msg = f"the browser sandbox failed: {type(exc).__name__}: {exc}; kept what was read"
         collected.errors.append(SubagentError(where=task.url, kind="sandbox_error", message=msg))
     elapsed = time.monotonic() - started
-    return await asyncio.to_thread(
-        _finish,
-        task,
-        collected,
-        artifacts_root=artifacts_root,
-        thread_id=thread_id,
-        elapsed=elapsed,
-    )
 
+    def finish() -> Findings:
+        # Writes the tables as CSV artifacts and ranks text: file and CPU work, run in a thread.
+        artifacts = artifacts_dir(artifacts_root, thread_id, task.task_id)
+        return brain.findings(collected, artifacts=artifacts, elapsed_s=elapsed)
 
-def _finish(
-    task: SiteTask, collected: Collected, *, artifacts_root: str, thread_id: str, elapsed: float
-) -> Findings:
-    # Writes the tables as CSV artifacts and ranks text: file and CPU work, run in a thread.
-    artifacts = run_dir(artifacts_root, thread_id) / "artifacts" / task.task_id
-    return build_findings(task, collected, artifacts=artifacts, elapsed_s=elapsed)
+    return await asyncio.to_thread(finish)
 
 
 async def _browse(
-    task: SiteTask, ctx: Context, policy: EgressPolicy, collected: Collected, progress: Progress
+    brain: SiteBrain, ctx: Context, policy: EgressPolicy, collected: Collected
 ) -> None:
     async with browser_sandbox(policy) as session:
         session.page.set_default_timeout(ctx.page_timeout_s * 1000)
         jail = session.jail if session.jail != "none" else f"none: {session.jail_reason}"
         collected.browser_jail = jail
         try:
-            await explore(
-                session, task, max_pages=ctx.max_pages, collected=collected, progress=progress
-            )
+            await brain.browse(session, collected)
         finally:
             # Sub-requests the gate refused (not already a page error) belong in the report too.
             known = {error.where for error in collected.errors}
@@ -137,12 +192,72 @@ async def browser(
         _limiter(thread_id, ctx.max_parallel),
         _limiter(SERVER_KEY, server_cap()),
     )
+    usage: list[ModelUsage] | None = None
+    subagent: Callable[[], Awaitable[Findings]]
+    if state.get("brain") == "llm":
+        try:
+            subagent, record = llm_subagent(task, ctx, models, thread_id, progress)
+        except ModelUnavailable as exc:
+            findings = _model_unavailable(task, exc)
+            progress(findings.status, {"pages": 0, "errors": 1})
+            return {"findings": [findings]}
+        usage = [record]
+    else:
+        subagent = partial(
+            run_subagent,
+            task,
+            ctx,
+            artifacts_root=ctx.runs_dir,
+            thread_id=thread_id,
+            progress=progress,
+        )
     async with run_slot, server_slot:
         progress("started", {"pages": 0})
-        findings = await run_subagent(
-            task, ctx, artifacts_root=ctx.runs_dir, thread_id=thread_id, progress=progress
-        )
+        findings = await subagent()
     progress(
         findings.status, {"pages": len(findings.pages_visited), "errors": len(findings.errors)}
     )
-    return {"findings": [findings]}
+    if usage is None:
+        return {"findings": [findings]}
+    return {"findings": [findings], "usage": usage}
+
+
+def llm_subagent(
+    task: SiteTask,
+    ctx: Context,
+    models: ModelOverrides | None,
+    thread_id: str,
+    progress: Progress,
+) -> tuple[Callable[[], Awaitable[Findings]], ModelUsage]:
+    """The llm subagent to run and its usage record; raises ModelUnavailable before starting."""
+    model = chat_model(ctx, "browser", models)
+    budget = run_budget(thread_id, ctx.max_run_tokens)
+    meter = Meter(budget, node="browser", model=model_label(model), task_id=task.task_id)
+
+    async def run() -> Findings:
+        # Imported here, so offline runs never load the tools' langchain-community import.
+        from nodes.llm.browse import run_llm_subagent
+
+        return await run_llm_subagent(
+            task,
+            ctx,
+            model,
+            meter,
+            artifacts_root=ctx.runs_dir,
+            thread_id=thread_id,
+            progress=progress,
+        )
+
+    return run, meter.record
+
+
+def _model_unavailable(task: SiteTask, exc: ModelUnavailable) -> Findings:
+    error = SubagentError(where=task.url, kind="model_unavailable", message=str(exc))
+    return Findings(
+        task_id=task.task_id,
+        site=task.url,
+        goal=task.goal,
+        status="failed",
+        errors=[error],
+        brain="llm",
+    )

@@ -1,9 +1,19 @@
-"""The report: a templated markdown file with the answer, comparison, charts, sources, failures."""
+"""The report: a markdown file with the answer, comparison, charts, sources, failures, tokens.
+
+Everything is templated except, with the llm brain, the short answer, which the report model
+writes from the computed highlights and the findings (`nodes/llm/writer.py`); a model failure
+or a spent budget falls back to the templated answer and says so. The report names the brain,
+which model did what and the tokens each node spent. Before it is written, any value of a
+secret-looking environment variable is redacted: page content reaches models, and a model that
+obeyed a page asking for secrets must still not get them into the report.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,13 +21,23 @@ from typing import Any
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from graph.models import Analysis, Findings, Plan
+from graph.models import Analysis, Findings, ModelUsage, Plan
 from graph.state import ResearchState
 from nodes.artifacts import run_dir
-from nodes.llm.chat import ModelOverrides
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, chat_model, model_label
+from nodes.llm.usage import BudgetExhausted, Meter, run_budget, summarise_usage
+from nodes.llm.writer import write_answer
 from nodes.progress import emit, thread_id_of
 
 SHORT_ANSWER_ITEMS = 5
+TEMPLATED = "templated (offline brain)"
+NODE_ORDER = ("coordinator", "browser", "analyst", "report")
+
+# Environment variables whose values never appear in a report.
+SECRET_ENV_NAMES = frozenset({"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID"})
+_SECRET_NAME = re.compile(r"SECRET|TOKEN|PASSWORD|API_KEY", re.IGNORECASE)
+SECRET_MIN_CHARS = 8
+REDACTED = "[redacted]"
 
 
 def short_answer(analysis: Analysis, findings: list[Findings]) -> list[str]:
@@ -67,13 +87,25 @@ def subagent_rows(findings: list[Findings]) -> list[dict[str, Any]]:
 
 
 def render(
-    state: ResearchState, *, thread_id: str, report_path: Path
+    state: ResearchState,
+    *,
+    thread_id: str,
+    report_path: Path,
+    answer: list[str] | None = None,
+    writer: str = TEMPLATED,
+    notes: Sequence[str] = (),
+    usage: Sequence[ModelUsage] | None = None,
 ) -> tuple[str, list[str], list[str]]:
-    """The report's markdown, its short answer and its failures."""
+    """The report's markdown, its short answer and its failures.
+
+    `answer` replaces the templated short answer (the llm brain's writer); `writer` says who
+    wrote it; `notes` are failures of the report node itself; `usage` defaults to the state's.
+    """
     plan, analysis = state.get("plan") or Plan(), state.get("analysis") or Analysis()
     findings = sorted(state.get("findings") or [], key=lambda f: f.task_id)
-    answer = short_answer(analysis, findings)
-    failed = failures(plan, findings, analysis, list(state.get("errors") or []))
+    answer = answer or short_answer(analysis, findings)
+    failed = failures(plan, findings, analysis, [*(state.get("errors") or []), *notes])
+    records = list(state.get("usage") or []) if usage is None else list(usage)
     question = (state.get("question") or "").strip()
     parts = [
         _header(state, thread_id=thread_id, analysis=analysis),
@@ -87,8 +119,67 @@ def render(
         _section("Prior insights used", _bullets(plan.recalled) or "_None._"),
         _section("Sources", _numbered(sources(findings)) or "_None._"),
         _section("What failed", _bullets(failed) or "_Nothing failed._"),
+        _section("Models and tokens", models_and_tokens(state, writer=writer, usage=records)),
     ]
     return "\n\n".join(parts) + "\n", answer, failed
+
+
+def models_and_tokens(state: ResearchState, *, writer: str, usage: Sequence[ModelUsage]) -> str:
+    """Which model did what, and the calls and tokens per node and for the run."""
+    if (state.get("brain") or "offline") != "llm" and not usage:
+        return "_Offline brain, no model calls._"
+    plan, analysis = state.get("plan") or Plan(), state.get("analysis") or Analysis()
+    findings = sorted(state.get("findings") or [], key=lambda f: f.task_id)
+    runs = f" — {analysis.attempts} code run(s)" if analysis.attempts else ""
+    roles = [
+        f"Planner: {_who(plan.planner)}",
+        f"Browser subagents: {_browsers(findings)}",
+        f"Analyst: {_who(analysis.author)}{runs}",
+        f"Report writer: {_who(writer)}",
+    ]
+    return f"{_bullets(roles)}\n\n{usage_table(summarise_usage(usage))}"
+
+
+def usage_table(summary: Mapping[str, Any]) -> str:
+    """`summarise_usage`'s result as a markdown table, nodes in graph order, then the total."""
+    nodes: Mapping[str, Mapping[str, Any]] = summary.get("nodes") or {}
+    if not nodes:
+        return "_No model calls were made._"
+    order = [n for n in NODE_ORDER if n in nodes] + [n for n in nodes if n not in NODE_ORDER]
+    lines = [
+        "| Node | Models | Calls | Input tokens | Output tokens |",
+        "|---|---|--:|--:|--:|",
+    ]
+    for name in order:
+        row = nodes[name]
+        models = ", ".join(f"`{m}`" for m in row.get("models", []))
+        lines.append(
+            f"| {name} | {models} | {row['calls']} | {row['input_tokens']:,} | "
+            f"{row['output_tokens']:,} |"
+        )
+    total = summary.get("total") or {}
+    lines.append(
+        f"| **Run total** | | {total.get('calls', 0)} | {total.get('input_tokens', 0):,} | "
+        f"{total.get('output_tokens', 0):,} |"
+    )
+    return "\n".join(lines)
+
+
+def _who(name: str) -> str:
+    # 'offline' alone is the offline policy; 'offline (...)' and 'templated ...' explain
+    # themselves; anything else is a model's label.
+    if not name or name == "offline":
+        return "offline policy"
+    if name.startswith(("offline", "templated")):
+        return name
+    return f"`{name}`"
+
+
+def _browsers(findings: list[Findings]) -> str:
+    by_model: dict[str, list[str]] = {}
+    for finding in findings:
+        by_model.setdefault(finding.model or "offline", []).append(finding.task_id)
+    return "; ".join(f"{_who(m)} ({', '.join(ids)})" for m, ids in by_model.items()) or "none ran"
 
 
 def _header(state: ResearchState, *, thread_id: str, analysis: Analysis) -> str:
@@ -147,14 +238,84 @@ def _site(finding: Findings, report_path: Path, *, question: str) -> str:
     return "\n\n".join(body)
 
 
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Values of secret-looking environment variables, longest first (short ones are skipped)."""
+    env = os.environ if environ is None else environ
+    values = {
+        value
+        for name, value in env.items()
+        if (name.upper() in SECRET_ENV_NAMES or _SECRET_NAME.search(name))
+        and len(value) >= SECRET_MIN_CHARS
+    }
+    return sorted(values, key=len, reverse=True)
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """`text` with every occurrence of each secret replaced by `[redacted]`."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
+
+
 def write_report(
-    state: ResearchState, *, runs_dir: str, thread_id: str
+    state: ResearchState,
+    *,
+    runs_dir: str,
+    thread_id: str,
+    answer: list[str] | None = None,
+    writer: str = TEMPLATED,
+    notes: Sequence[str] = (),
+    usage: Sequence[ModelUsage] | None = None,
 ) -> tuple[Path, list[str], list[str]]:
-    """Render and write `<runs_dir>/<thread_id>/report.md`; return its path, answer, failures."""
+    """Render and write `<runs_dir>/<thread_id>/report.md`; return its path, answer, failures.
+
+    Secret values are redacted from the file and from the answer and failures returned.
+    """
     path = run_dir(runs_dir, thread_id) / "report.md"
-    markdown, answer, failed = render(state, thread_id=thread_id, report_path=path)
-    path.write_text(markdown)
-    return path, answer, failed
+    markdown, answer, failed = render(
+        state,
+        thread_id=thread_id,
+        report_path=path,
+        answer=answer,
+        writer=writer,
+        notes=notes,
+        usage=usage,
+    )
+    secrets = secret_values()
+    path.write_text(redact(markdown, secrets))
+    return path, [redact(a, secrets) for a in answer], [redact(f, secrets) for f in failed]
+
+
+async def _model_answer(
+    state: ResearchState,
+    ctx: Context,
+    thread_id: str,
+    models: ModelOverrides | None,
+) -> tuple[list[str] | None, str, list[str], ModelUsage | None]:
+    """The llm brain's short answer: (bullets or None, writer, failure notes, usage record)."""
+    fallback = "the short answer is the templated one"
+    try:
+        model = chat_model(ctx, "report", models)
+    except ModelUnavailable as exc:
+        note = f"report writer (model_unavailable): {exc}; {fallback}"
+        return None, "templated (fallback: no report model)", [note], None
+    label = model_label(model)
+    budget = run_budget(thread_id, ctx.max_run_tokens, state.get("usage") or [])
+    meter = Meter(budget, node="report", model=label)
+    analysis = state.get("analysis") or Analysis()
+    try:
+        bullets = await write_answer(
+            state.get("question") or "", analysis, state.get("findings") or [], model, meter
+        )
+    except BudgetExhausted as exc:
+        note = f"report writer (budget): {exc}; {fallback}"
+        return None, "templated (fallback: token budget spent)", [note], meter.record
+    except Exception as exc:  # a provider error or an answer that does not fit the schema
+        note = (
+            f"report writer (model_error): {label} failed: {type(exc).__name__}: {exc}; {fallback}"
+        )
+        return None, f"templated (fallback: {label} failed)", [note], meter.record
+    return bullets, label, [], meter.record
 
 
 async def report(
@@ -163,17 +324,34 @@ async def report(
     """Graph node: write `<runs_dir>/<thread_id>/report.md` and fill the run's output."""
     ctx = runtime.context or Context()
     thread_id = thread_id_of(runtime)
-    path, answer, failed = await asyncio.to_thread(
-        write_report, state, runs_dir=ctx.runs_dir, thread_id=thread_id
+    answer: list[str] | None = None
+    notes: list[str] = []
+    writer, record = TEMPLATED, None
+    if state.get("brain") == "llm":
+        answer, writer, notes, record = await _model_answer(state, ctx, thread_id, models)
+    usage = [*(state.get("usage") or []), *([record] if record else [])]
+    path, written, failed = await asyncio.to_thread(
+        write_report,
+        state,
+        runs_dir=ctx.runs_dir,
+        thread_id=thread_id,
+        answer=answer,
+        writer=writer,
+        notes=notes,
+        usage=usage,
     )
     findings = state.get("findings") or []
     analysis = state.get("analysis") or Analysis()
-    emit(runtime, "report", state="done", path=str(path))
-    return {
+    emit(runtime, "report", state="done", path=str(path), writer=writer)
+    update: dict[str, Any] = {
         "report_path": str(path),
-        "answer": "\n".join(answer),
+        "answer": "\n".join(written),
         "charts": [c.path for c in analysis.charts],
         "sources": sources(findings),
         "subagents": subagent_rows(findings),
+        "token_usage": summarise_usage(usage),
         "errors": failed,
     }
+    if record is not None:
+        update["usage"] = [record]
+    return update

@@ -16,12 +16,20 @@ from matplotlib import image
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
-def flotilla(*args: str, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "FLOTILLA_ALLOW_HOSTS")}
-    env |= {
-        "FLOTILLA_RUNS_DIR": str(tmp_path / "runs"),
-        "FLOTILLA_STATE_DIR": str(tmp_path / "state"),
+def flotilla(
+    *args: str, tmp_path: Path, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    inherited = {
+        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "FLOTILLA_ALLOW_HOSTS")
     }
+    env = (
+        inherited
+        | (env or {})
+        | {
+            "FLOTILLA_RUNS_DIR": str(tmp_path / "runs"),
+            "FLOTILLA_STATE_DIR": str(tmp_path / "state"),
+        }
+    )
     cmd = [sys.executable, "-m", "cli.main", *args]
     return subprocess.run(
         cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False
@@ -43,11 +51,22 @@ def assert_plotted_png(path: str) -> None:
     assert len(np.unique(pixels.reshape(-1, pixels.shape[-1]), axis=0)) > 20
 
 
+# Where the llm brain would run by default; the demo still runs on the embedded defaults.
+MODEL_CONFIGURED = {
+    "FLOTILLA_BRAIN": "llm",
+    "FLOTILLA_MODEL": "bedrock_converse:us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "example",
+    "AWS_REGION": "us-east-1",
+}
+
+
 def test_demo_runs_the_whole_pipeline_and_writes_a_sourced_report(tmp_path):
-    result = flotilla("demo", "--json", tmp_path=tmp_path)
+    result = flotilla("demo", "--json", tmp_path=tmp_path, env=MODEL_CONFIGURED)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout)
     assert out["brain"] == "offline"
+    assert "token_usage" in out
     assert [s["status"] for s in out["subagents"]] == ["ok", "ok", "ok"]
     assert all(s["pages"] >= 2 and s["tables"] >= 1 for s in out["subagents"])
     # Live progress: one line per subagent event, then analyst and report.

@@ -1,8 +1,9 @@
 """Durable runs through the CLI: kill -9 mid fan-out then resume, Redis lost mid-run, history.
 
-The demo sites are served by the test process (so they outlive the killed CLI) with added
-latency, and `--max-parallel 1` makes branches finish one after another, so a kill can land
-after one branch finished and before the others did.
+For `flotilla research` the demo sites are served by the test process (so they outlive the
+killed CLI); `flotilla demo` serves its own, which die with it, and `resume` serves them again
+on the same ports. Sites answer with added latency, and `--max-parallel 1` makes branches
+finish one after another, so a kill can land after one branch finished and before the others.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -216,6 +218,79 @@ async def test_losing_redis_mid_run_fails_cleanly_and_resume_finishes_the_run(
     statuses = [s["status"] for s in json.loads(resumed.stdout)["subagents"]]
     assert statuses == ["ok", "ok", "ok"]
     assert not done & _started(resumed.stderr)
+
+
+def _demo_args(thread: str) -> list[str]:
+    # As _research_args: one branch at a time, few pages (no analysis jail: the env's tier).
+    return ["demo", "--thread", thread, "--json", "--latency", str(LATENCY_S),
+            "--max-parallel", "1", "--max-pages", "2"]  # fmt: skip
+
+
+def _demo_ports(stderr: str) -> dict[str, int]:
+    """Site URL → port, from the `demo sites: URL, URL, URL` line a demo prints first."""
+    line = next(line for line in stderr.splitlines() if line.startswith("demo sites: "))
+    ports = [int(port) for port in re.findall(r"127\.0\.0\.1:(\d+)", line)]
+    assert len(ports) == 3, line
+    return {f"SITE{number}": port for number, port in enumerate(ports, start=1)}
+
+
+def _without_ports(report: str, ports: dict[str, int]) -> str:
+    for name, port in ports.items():
+        report = report.replace(f"127.0.0.1:{port}", name)
+    return report
+
+
+async def test_a_killed_demo_resumes_on_its_sites_served_again_on_the_same_ports(
+    tmp_path: Path,
+) -> None:
+    with EmbeddedRedis(tmp_path / "redis") as redis_server:
+        env = _env(tmp_path, redis_server.url) | {"FLOTILLA_SANDBOX_TIER": "none"}
+        killed = _Running(_demo_args("t-demo-killed"), env)
+        whole = _Running(_demo_args("t-demo-whole"), env)
+        done = await _wait_for_a_finished_branch(redis_server.url, "t-demo-killed", killed)
+        killed.proc.send_signal(signal.SIGKILL)
+        _, _, before_kill = killed.finish()
+        assert len(done) < 3, "the kill came too late: every branch had finished"
+        ports = _demo_ports(before_kill)
+
+        # A port the plan uses is taken now: one line naming it and what to do, nothing run.
+        with socket.socket() as squatter:
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", ports["SITE2"]))
+            squatter.listen()
+            blocked = _run(["resume", "t-demo-killed"], env, timeout=60)
+        resumed = _run(["resume", "t-demo-killed", "--json"], env)
+        whole_code, whole_out, whole_err = whole.finish()
+
+    assert blocked.returncode == 3, blocked.stderr[-3000:]
+    assert blocked.stderr.count("\n") == 1, blocked.stderr
+    assert f"127.0.0.1:{ports['SITE2']} is in use" in blocked.stderr
+    assert "flotilla resume t-demo-killed" in blocked.stderr
+
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert (
+        _demo_ports(resumed.stderr.replace("demo sites (served again): ", "demo sites: ")) == ports
+    )
+    out = json.loads(resumed.stdout)
+    assert out["brain"] == "offline"
+    assert [(s["task_id"], s["status"]) for s in out["subagents"]] == [
+        ("site-1", "ok"),
+        ("site-2", "ok"),
+        ("site-3", "ok"),
+    ]
+    assert done <= _started(before_kill)
+    assert _started(resumed.stderr) == {"site-1", "site-2", "site-3"} - done
+
+    # The same report as an uninterrupted demo's (its sites on other ports), timings apart.
+    assert whole_code == 0, whole_err[-3000:]
+    reference = json.loads(whole_out)
+    assert [s["status"] for s in reference["subagents"]] == ["ok", "ok", "ok"]
+    report = _without_ports(Path(out["report_path"]).read_text(), ports)
+    reference_report = _without_ports(
+        Path(reference["report_path"]).read_text(), _demo_ports(whole_err)
+    )
+    assert "127.0.0.1:" not in report + reference_report
+    assert _normalised(report, "t-demo-killed") == _normalised(reference_report, "t-demo-whole")
 
 
 def test_resume_and_history_of_an_unknown_thread_say_so(

@@ -1,0 +1,254 @@
+"""The llm brain's browser subagent: a metered tool-calling loop inside its own browser sandbox.
+
+The model drives the tools of `nodes.llm.tools` in the sandbox `nodes.browser.run_subagent`
+opens for it (the same jail, egress policy, time limit and crash handling as the offline brain).
+The loop is bounded by `Context.subagent_max_steps` model calls, `Context.subagent_max_tokens`
+tokens, the run's token budget and the subagent's wall time; at any limit, and on a model
+error, it returns what it has read, marked partial. Its answer comes through
+`submit_findings` and is checked before it becomes `Findings`: facts must come from pages the
+subagent visited, and links the egress policy would refuse are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from pathlib import Path
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+from graph.context import Context
+from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentError
+from nodes.browser import artifacts_dir, run_subagent
+from nodes.llm.chat import model_label
+from nodes.llm.fence import UNTRUSTED_RULES, bound
+from nodes.llm.tools import SUBMIT_TOOL, Submission, Toolbox, page_key
+from nodes.llm.usage import BudgetExhausted, Meter
+from nodes.offline_browse import Collected, Progress, build_findings, refused_findings
+from sandbox.browser import BrowserSession
+from sandbox.egress import EgressPolicy, EgressRefused
+
+log = logging.getLogger(__name__)
+
+MAX_SUBMITTED_FACTS = 12
+FACT_MAX_CHARS = 500
+# Links in what the model writes: scheme URLs, and bare www. hosts a renderer would link.
+_LINK = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`()\[\]{}]+|\bwww\.[^\s<>\"'`()\[\]{}]+")
+
+
+def system_prompt(task: SiteTask, ctx: Context) -> str:
+    """What the browser model is told: its one site, its goal, its limits and the fence rule."""
+    fields = "\n".join(f"- {f}" for f in task.fields) or "- whatever answers the goal"
+    return (
+        "You are a browser subagent of a research team. You research exactly one web site with "
+        "browser tools and report what you found.\n\n"
+        f"Site (start here): {task.url}\n"
+        "Only this site can be visited; the egress policy refuses every other host.\n"
+        f"Goal: {task.goal}\n"
+        f"Fields to extract:\n{fields}\n\n"
+        "How to work: navigate to the start URL, read its text (read_text) and tables "
+        "(extract_tables); follow links on the same site only when they likely hold what the "
+        f"goal needs. You have at most {ctx.max_pages} pages and {ctx.subagent_max_steps} turns. "
+        f"Finish by calling {SUBMIT_TOOL} once: a summary of at most {SUMMARY_MAX_CHARS} "
+        "characters that answers the goal, and key facts quoted from the pages with numbers, "
+        "units and currency exactly as shown, each with the URL of the page you read it on as "
+        "source_url. Facts from pages you did not visit are discarded.\n\n"
+        f"{UNTRUSTED_RULES}"
+    )
+
+
+class LlmBrain:
+    """How an llm subagent uses its browser: the tool loop, and its answer checked as Findings."""
+
+    def __init__(
+        self,
+        task: SiteTask,
+        ctx: Context,
+        model: BaseChatModel,
+        meter: Meter,
+        *,
+        artifacts: Path,
+        progress: Progress,
+    ) -> None:
+        self.task, self.ctx, self.model, self.meter = task, ctx, model, meter
+        self.artifacts, self.progress = artifacts, progress
+        self.label = model_label(model)
+        self.toolbox: Toolbox | None = None
+        self.summary = ""  # validated: bounded, off-policy links removed
+        self.facts: list[Fact] = []
+
+    async def browse(self, session: BrowserSession, collected: Collected) -> None:
+        """Run the loop until the model submits, stops calling tools, or meets a limit."""
+        toolbox = Toolbox(session, collected, self.ctx, self.artifacts, on_event=self._page_event)
+        self.toolbox = toolbox
+        messages: list[BaseMessage] = [
+            SystemMessage(system_prompt(self.task, self.ctx)),
+            HumanMessage(f"Research {self.task.url} for this goal: {self.task.goal}"),
+        ]
+        stop = await self._loop(toolbox, messages)
+        if stop is not None:
+            collected.errors.append(stop)
+        if toolbox.submission is not None:
+            await self._accept(toolbox.submission, session.policy, collected)
+
+    async def _loop(self, toolbox: Toolbox, messages: list[BaseMessage]) -> SubagentError | None:
+        """The tool-calling loop; returns the error that stopped it early, or None."""
+        model = self.model.bind_tools(toolbox.tools)
+        steps, token_limit = max(1, self.ctx.subagent_max_steps), self.ctx.subagent_max_tokens
+        for _ in range(steps):
+            spent = self.meter.record.total_tokens
+            if token_limit > 0 and spent >= token_limit:
+                msg = (
+                    f"stopped at the subagent's token limit ({spent} of {token_limit} tokens, "
+                    "Context.subagent_max_tokens); kept what was read"
+                )
+                return self._stop("token_limit", msg)
+            try:
+                reply = await self.meter.call(model, messages)
+            except BudgetExhausted as exc:
+                return self._stop("budget", f"{exc}; kept what was read")
+            except Exception as exc:  # a provider error ends this subagent, never the run
+                log.warning("browser model failed for %s: %s", self.task.url, exc)
+                msg = f"the model failed: {type(exc).__name__}: {exc}; kept what was read"
+                return self._stop("model_error", msg[:1000])
+            messages.append(reply)
+            if not reply.tool_calls and reply.invalid_tool_calls:
+                # Arguments that were not valid JSON: say so, and let the model try again.
+                messages.extend(
+                    ToolMessage(
+                        content=f"error: the arguments could not be parsed: {bad.get('error')}",
+                        tool_call_id=bad.get("id") or "",
+                        name=bad.get("name") or "",
+                        status="error",
+                    )
+                    for bad in reply.invalid_tool_calls
+                )
+                continue
+            if not reply.tool_calls:
+                self._answer_text(reply, toolbox)
+                return None
+            for call in reply.tool_calls:
+                self.progress(
+                    "tool",
+                    {
+                        "tool": call["name"],
+                        "url": str(call["args"].get("url") or toolbox.page_url),
+                        "tokens": self.meter.record.total_tokens,
+                        "calls": self.meter.record.calls,
+                    },
+                )
+                messages.append(await toolbox.run(call))
+            if toolbox.submission is not None:
+                return None
+        msg = (
+            f"stopped at the subagent's step limit ({steps} model calls, "
+            "Context.subagent_max_steps) before it submitted findings; kept what was read"
+        )
+        return self._stop("step_limit", msg)
+
+    def _stop(self, kind: str, message: str) -> SubagentError:
+        return SubagentError(where=self.task.url, kind=kind, message=message)
+
+    def _answer_text(self, reply: AIMessage, toolbox: Toolbox) -> None:
+        # A model that answers in prose instead of submitting: the prose is its summary.
+        text = reply.text.strip()
+        if text:
+            toolbox.submission = Submission(summary=text, key_facts=[])
+
+    async def _accept(
+        self, submission: Submission, policy: EgressPolicy, collected: Collected
+    ) -> None:
+        """Check the model's answer: facts from visited pages only, no off-policy links."""
+        visited = {page_key(url) for url in collected.pages}
+        notes: list[SubagentError] = []
+        for fact in submission.key_facts[:MAX_SUBMITTED_FACTS]:
+            if page_key(fact.source_url) not in visited:
+                preview = fact.text[:80]
+                msg = (
+                    f"dropped a key fact whose source_url is not a page this subagent visited "
+                    f"({preview!r})"
+                )
+                notes.append(self._stop("unverified_fact", msg))
+                continue
+            text = await _drop_links(fact.text, policy, notes, where=self.task.url)
+            bounded, _ = bound(text.strip(), FACT_MAX_CHARS)
+            if bounded:
+                self.facts.append(Fact(text=bounded, source_url=fact.source_url, score=1.0))
+        summary = await _drop_links(submission.summary, policy, notes, where=self.task.url)
+        self.summary, _ = bound(summary.strip(), SUMMARY_MAX_CHARS)
+        collected.errors.extend(notes)
+
+    def findings(self, collected: Collected, *, artifacts: Path, elapsed_s: float) -> Findings:
+        """Findings from what was collected, with the model's checked summary and facts."""
+        if self.toolbox is not None:
+            self.toolbox.fold_unread()
+        if not collected.pages and not collected.errors:
+            msg = "the model ended without visiting any page; nothing was read"
+            collected.errors.append(self._stop("no_pages", msg))
+        findings = build_findings(self.task, collected, artifacts=artifacts, elapsed_s=elapsed_s)
+        update: dict[str, object] = {"brain": "llm", "model": self.label}
+        if self.summary:
+            update["summary"] = self.summary
+        if self.facts:
+            update["key_facts"] = self.facts
+        return findings.model_copy(update=update)
+
+    def refused(self, refusal: EgressRefused) -> Findings:
+        """Findings for a start URL the egress policy refused (the model never ran)."""
+        findings = refused_findings(self.task, refusal)
+        return findings.model_copy(update={"brain": "llm", "model": self.label})
+
+    def _page_event(self, step: str, fields: dict[str, object]) -> None:
+        self.progress(step, {**fields, "tokens": self.meter.record.total_tokens})
+
+
+async def _drop_links(
+    text: str, policy: EgressPolicy, notes: list[SubagentError], *, where: str
+) -> str:
+    """`text` with every link the egress policy refuses replaced by a marker (and a note)."""
+    verdicts: dict[str, str] = {}
+    for link in dict.fromkeys(m.group(0).rstrip(".,;:!?") for m in _LINK.finditer(text)):
+        url = link if "://" in link else f"http://{link}"
+        try:
+            await asyncio.to_thread(policy.check, url)  # may resolve DNS: off the event loop
+        except EgressRefused as refusal:
+            verdicts[link] = refusal.rule
+    if not verdicts:
+        return text
+    for link, rule in verdicts.items():
+        text = text.replace(link, f"[link removed: {rule}]")
+        # The note names the rule, not the link: the report should not carry it either.
+        msg = f"removed a link the egress policy refuses (rule {rule}) from the model's findings"
+        notes.append(SubagentError(where=where, kind="offplan_link", rule=rule, message=msg))
+    return text
+
+
+async def run_llm_subagent(
+    task: SiteTask,
+    ctx: Context,
+    model: BaseChatModel,
+    meter: Meter,
+    *,
+    artifacts_root: str,
+    thread_id: str,
+    progress: Progress,
+) -> Findings:
+    """Research one site with `model` driving the browser tools; never raises."""
+    artifacts = await asyncio.to_thread(artifacts_dir, artifacts_root, thread_id, task.task_id)
+    brain = LlmBrain(task, ctx, model, meter, artifacts=artifacts, progress=progress)
+    return await run_subagent(
+        task,
+        ctx,
+        artifacts_root=artifacts_root,
+        thread_id=thread_id,
+        progress=progress,
+        brain=brain,
+    )
