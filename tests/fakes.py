@@ -131,3 +131,28 @@ def replies(*turns: AIMessage) -> Script:
         return last[0]
 
     return script
+
+
+# A turn is a reply, or a function of the conversation so far that makes one.
+Turn = AIMessage | Callable[[list[BaseMessage]], AIMessage]
+
+
+def by_site(turns: dict[str, list[Turn]], offered: list[list[str]] | None = None) -> Script:
+    """A script keyed by the site each conversation researches (branches run in any order).
+
+    The site is the first key found in the conversation's first human message. Each site's
+    turns play in order (the n-th reply of that conversation is turn n); the last one repeats.
+    `offered` collects the tool names each call was offered.
+    """
+
+    def script(messages: list[BaseMessage], tools: list[str]) -> AIMessage:
+        if offered is not None:
+            offered.append(tools)
+        asked = next(str(m.content) for m in messages if isinstance(m, HumanMessage))
+        site = next(url for url in turns if url in asked)
+        plays = turns[site]
+        done = sum(isinstance(m, AIMessage) for m in messages)
+        turn = plays[min(done, len(plays) - 1)]
+        return turn(messages) if callable(turn) else turn
+
+    return script

@@ -8,6 +8,7 @@ and the instance-metadata lookup is disabled, so nothing leaves the machine.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -30,6 +31,7 @@ from tests.bedrock_stub import (
     BedrockStub,
     ConverseCall,
     ConverseError,
+    text,
     tool_use,
 )
 
@@ -241,3 +243,102 @@ async def test_the_default_model_from_the_aws_environment_plans_through_the_stub
     assert [(u.model, u.input_tokens, u.output_tokens) for u in values["usage"]] == [
         (default_id, 812, 96)
     ]
+
+
+# The whole llm path over HTTP: one Converse model id per role, one stub playing all four.
+
+ROLE_IDS = {
+    "coordinator": "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "browser": "eu.amazon.nova-pro-v1:0",
+    "analyst": "eu.anthropic.claude-haiku-4-5-20251001-v1:0",
+    "report": "eu.amazon.nova-lite-v1:0",
+}
+PRICING_PAGES = {"nimbus_vault": "pricing.html", "strato_cask": "tiers.html"}
+ANALYSIS = """\
+import json, os
+import pandas as pd
+import matplotlib
+matplotlib.use("Agg")
+os.makedirs("out", exist_ok=True)
+manifest = json.load(open("manifest.json"))
+rows = {{t["site"]: len(pd.read_csv(t["path"])) for t in manifest[{key!r}]}}
+ax = pd.Series(rows).plot.bar(title="Plans per site")
+ax.get_figure().savefig("out/plans.png")
+json.dump({{"highlights": [f"{{s}}: {{n}} plans" for s, n in sorted(rows.items())]}},
+          open("out/summary.json", "w"))
+"""
+
+
+def _converse_text(body: dict[str, Any]) -> str:
+    """Everything a Converse request carries as text: messages, tool results, system."""
+    return json.dumps(body.get("messages", [])) + json.dumps(body.get("system", []))
+
+
+def _whole_run_script(urls: dict[str, str]) -> Any:
+    def script(call: ConverseCall) -> dict[str, Any]:
+        body = call.body
+        if call.model_id == ROLE_IDS["coordinator"]:
+            tasks = [
+                {"url": u, "goal": f"Plan prices at {n}", "fields": ["price"]}
+                for n, u in urls.items()
+            ]
+            return tool_use("ResearchPlan", {"tasks": tasks}, input_tokens=500, output_tokens=80)
+        if call.model_id == ROLE_IDS["browser"]:
+            first = json.dumps(body["messages"][0])
+            name, url = next((n, u) for n, u in urls.items() if u in first)
+            done = sum(m["role"] == "assistant" for m in body["messages"])
+            turns = [
+                ("navigate", {"url": url + PRICING_PAGES[name]}),
+                ("extract_tables", {}),
+                ("submit_findings", {"summary": f"{name}: prices read.", "key_facts": []}),
+            ]
+            tool, args = turns[min(done, len(turns) - 1)]
+            return tool_use(tool, args, input_tokens=300, output_tokens=40)
+        if call.model_id == ROLE_IDS["analyst"]:
+            key = "tables" if "KeyError" in _converse_text(body) else "table"
+            return text(f"```python\n{ANALYSIS.format(key=key)}```", input_tokens=900)
+        if call.model_id == ROLE_IDS["report"]:
+            answer = {"bullets": ["Both vendors list their plans."]}
+            return tool_use("ShortAnswer", answer, input_tokens=700, output_tokens=30)
+        return ConverseError(404, "ResourceNotFoundException", f"no model {call.model_id}")
+
+    return script
+
+
+@pytest.mark.slow
+async def test_the_whole_llm_run_goes_through_the_converse_api(demo_sites, tmp_path):
+    urls = {name: demo_sites.urls[name] for name in PRICING_PAGES}
+    with BedrockStub(_whole_run_script(urls)) as stub:
+        models = {role: stub.chat_model(model_id) for role, model_id in ROLE_IDS.items()}
+        app = build_graph(checkpointer=InMemorySaver(), models=models)
+        ctx = Context(allow_hosts=demo_sites.allow_hosts, runs_dir=str(tmp_path / "runs"))
+        values = await app.ainvoke(
+            {"question": QUESTION, "urls": list(urls.values())},
+            {"configurable": {"thread_id": "t-bedrock-run"}},
+            context=ctx,
+        )
+    assert stub.failures == []
+    assert all(call.signature_is_valid() for call in stub.calls)
+
+    by_model = {
+        role: [c for c in stub.calls if c.model_id == mid] for role, mid in ROLE_IDS.items()
+    }
+    assert [len(by_model[r]) for r in ("coordinator", "analyst", "report")] == [1, 2, 1]
+    assert len(by_model["browser"]) == 6  # three turns per site
+    # The browser's tools went out as Converse tool specs; results came back as toolResult.
+    offered = {t["toolSpec"]["name"] for t in by_model["browser"][0].body["toolConfig"]["tools"]}
+    assert {"navigate", "read_text", "extract_tables", "submit_findings"} <= offered
+    later = _converse_text(by_model["browser"][-1].body)
+    assert "toolResult" in later and "UNTRUSTED_WEB_CONTENT" in later
+
+    assert values["brain"] == "llm"
+    assert all(row["status"] == "ok" and row["tables"] for row in values["subagents"])
+    per_node = values["token_usage"]["nodes"]
+    assert per_node["browser"]["models"] == [ROLE_IDS["browser"]]
+    assert per_node["browser"]["input_tokens"] == 6 * 300
+    assert per_node["coordinator"]["output_tokens"] == 80
+    assert "Both vendors list their plans." in values["answer"]
+    report = Path(values["report_path"]).read_text()
+    for model_id in ROLE_IDS.values():
+        assert model_id in report
+    assert Path(values["charts"][0]).read_bytes()[:4] == b"\x89PNG"

@@ -106,6 +106,13 @@ async def test_the_graph_is_served_as_the_design_draws_it(client):
     assert set(schemas["input_schema"]["properties"]) == {"question", "urls"}
     context = schemas["context_schema"]["properties"]
     assert "description" in context["max_parallel"] and "allow_hosts" in context
+    # The model fields are marked as model choices, each tied to the nodes it drives.
+    for role in ("coordinator", "browser", "analyst", "report"):
+        field = context[f"{role}_model"]
+        assert field["__template_metadata__"] == {"kind": "llm"}
+        assert field["langgraph_nodes"] == [role] and field["description"]
+    assert context["model"]["__template_metadata__"] == {"kind": "llm"}
+    assert set(context["brain"]["enum"]) == {"auto", "offline", "llm"}
 
 
 async def test_a_streamed_run_shows_node_updates_and_subagent_progress(client, site_server):

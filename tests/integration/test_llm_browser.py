@@ -12,13 +12,13 @@ import csv
 import re
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.runtime import ExecutionInfo, Runtime
 
 from graph.context import Context
@@ -26,7 +26,7 @@ from graph.models import Findings, SiteTask
 from graph.state import BrowseTask
 from nodes.browser import browser
 from nodes.llm.fence import FENCE_CLOSE, FENCE_OPEN
-from tests.fakes import ScriptedChatModel, ai_tool_call, all_text, tool_results
+from tests.fakes import ScriptedChatModel, Turn, ai_tool_call, all_text, by_site, tool_results
 
 pytestmark = pytest.mark.slow
 
@@ -34,29 +34,6 @@ GOAL = "Compare the monthly price and storage of the plans"
 SECRET = "flotilla-test-secret-4242-do-not-leak"
 TAG = re.compile(r"<\s*/?\s*[A-Za-z][^<>]*>")
 FENCED = re.compile(re.escape(FENCE_OPEN) + ".*?" + re.escape(FENCE_CLOSE), re.DOTALL)
-
-# A turn is a reply, or a function of the conversation so far that makes one.
-Turn = AIMessage | Callable[[list[BaseMessage]], AIMessage]
-
-
-def by_site(turns: dict[str, list[Turn]], offered: list[list[str]] | None = None):
-    """A script keyed by the site each conversation researches (branches run in any order).
-
-    Each site's turns play in order (the n-th reply of that conversation is turn n); the last
-    one repeats.
-    """
-
-    def script(messages: list[BaseMessage], tools: list[str]) -> AIMessage:
-        if offered is not None:
-            offered.append(tools)
-        asked = next(str(m.content) for m in messages if isinstance(m, HumanMessage))
-        site = next(url for url in turns if url in asked)
-        plays = turns[site]
-        done = sum(isinstance(m, AIMessage) for m in messages)
-        turn = plays[min(done, len(plays) - 1)]
-        return turn(messages) if callable(turn) else turn
-
-    return script
 
 
 def fake(turns: dict[str, list[Turn]], **kwargs: Any) -> ScriptedChatModel:

@@ -1,0 +1,173 @@
+"""The whole llm path through the compiled graph: one scripted model per role.
+
+plan (structured output) → three tool-calling subagents in parallel, each in its own real
+Chromium against the bundled demo sites → an analyst whose first script fails and is repaired
+in the real code sandbox → a report written by the report model. Only the models are fakes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.store.memory import InMemoryStore
+
+from demo_sites.server import DemoSites
+from graph.builder import build_graph
+from graph.context import Context
+from tests.fakes import ScriptedChatModel, ai_text, ai_tool_call, all_text, by_site, replies
+
+pytestmark = pytest.mark.slow
+
+QUESTION = "Which cloud storage plan is cheapest per month?"
+PRICING = {"nimbus_vault": "pricing.html", "strato_cask": "tiers.html", "cumulo_crate": "plans/"}
+
+ANALYSIS = """\
+import json, os
+import pandas as pd
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+os.makedirs("out", exist_ok=True)
+manifest = json.load(open("manifest.json"))
+plans = {{t["site"]: len(pd.read_csv(t["path"])) for t in manifest[{key!r}]}}
+ax = pd.Series(plans).sort_index().plot.bar(title="Plans listed per site")
+ax.get_figure().savefig("out/plans_per_site.png")
+plt.close("all")
+json.dump(
+    {{"highlights": [f"{{site}} lists {{n}} plans" for site, n in sorted(plans.items())],
+     "comparison_markdown": ""}},
+    open("out/summary.json", "w"),
+)
+"""
+
+
+def _python(code: str) -> AIMessage:
+    return ai_text(f"```python\n{code}```")
+
+
+def coordinator_model(sites: DemoSites) -> ScriptedChatModel:
+    tasks = [
+        {"url": url, "goal": f"Monthly price of each plan at {name}", "fields": ["price"]}
+        for name, url in sorted(sites.urls.items())
+    ]
+    plan = ai_tool_call("ResearchPlan", tasks=tasks, skipped=[], notes=["one task per vendor"])
+    return ScriptedChatModel(script=replies(plan), name="fake-coordinator")
+
+
+def browser_model(sites: DemoSites) -> ScriptedChatModel:
+    turns = {
+        url: [
+            ai_tool_call("navigate", url=url),
+            ai_tool_call("navigate", url=url + PRICING[name]),
+            ai_tool_call("extract_tables"),
+            ai_tool_call("submit_findings", summary=f"{name}: plan prices read.", key_facts=[]),
+        ]
+        for name, url in sites.urls.items()
+    }
+    return ScriptedChatModel(script=by_site(turns), name="fake-browser")
+
+
+def analyst_model() -> ScriptedChatModel:
+    def script(messages: list[BaseMessage], tools: list[str]) -> AIMessage:
+        shown = all_text([m for m in messages if isinstance(m, HumanMessage)])
+        # The first script reads a manifest key that does not exist; the error shows why.
+        return _python(ANALYSIS.format(key="tables" if "KeyError" in shown else "table"))
+
+    return ScriptedChatModel(script=script, name="fake-analyst")
+
+
+def report_model() -> ScriptedChatModel:
+    answer = ai_tool_call("ShortAnswer", bullets=["All three vendors list their plans."])
+    return ScriptedChatModel(script=replies(answer), name="fake-report")
+
+
+async def test_the_llm_brain_plans_browses_repairs_and_reports(demo_sites, tmp_path):
+    models = {
+        "coordinator": coordinator_model(demo_sites),
+        "browser": browser_model(demo_sites),
+        "analyst": analyst_model(),
+        "report": report_model(),
+    }
+    app = build_graph(checkpointer=InMemorySaver(), store=InMemoryStore(), models=models)
+    ctx = Context(allow_hosts=demo_sites.allow_hosts, runs_dir=str(tmp_path / "runs"))
+    config = {"configurable": {"thread_id": "t-llm-graph"}}
+    urls = list(demo_sites.urls.values())
+    events = [
+        event
+        async for mode, event in app.astream(
+            {"question": QUESTION, "urls": urls},
+            config,
+            context=ctx,
+            stream_mode=["custom", "updates"],
+        )
+        if mode == "custom"
+    ]
+    values = (await app.aget_state(config)).values
+
+    assert values["brain"] == "llm"
+    plan = values["plan"]
+    assert plan.planner == "fake-coordinator" and plan.notes == ["one task per vendor"]
+    assert [t.fields for t in plan.tasks] == [["price"]] * 3
+
+    findings = values["findings"]
+    assert len(findings) == 3
+    for found in findings:
+        assert (found.status, found.brain, found.model) == ("ok", "llm", "fake-browser"), found
+        assert found.tables, f"{found.site} gave no table"
+    tools = {(e["task_id"], e["tool"]) for e in events if e.get("state") == "tool"}
+    assert {tool for _, tool in tools} >= {"navigate", "extract_tables", "submit_findings"}
+    assert {task for task, _ in tools} == {"site-1", "site-2", "site-3"}
+
+    analysis = values["analysis"]
+    assert (analysis.author, analysis.attempts) == ("fake-analyst", 2)
+    assert "KeyError" in all_text(models["analyst"].calls[1])
+    chart = Path(values["charts"][0])
+    assert chart.name == "plans_per_site.png" and chart.read_bytes()[:4] == b"\x89PNG"
+    assert len(analysis.highlights) == 3
+
+    report = Path(values["report_path"]).read_text()
+    assert "- All three vendors list their plans." in report
+    assert "## Models and tokens" in report and "fake-analyst" in report
+    assert "brain `llm`" in report
+    usage = values["token_usage"]
+    browser_calls = len(models["browser"].calls)
+    assert usage["nodes"]["browser"]["calls"] == browser_calls == 12
+    assert usage["total"]["calls"] == 1 + browser_calls + 2 + 1
+    # What reached the report model: page-derived text only inside the fence.
+    shown = all_text(models["report"].calls[0])
+    assert "<<<UNTRUSTED_WEB_CONTENT" in shown
+    json.dumps(values["token_usage"])  # the output stays plain JSON
+
+
+async def test_a_spent_run_budget_stops_new_model_work_and_the_run_still_reports(
+    demo_sites, tmp_path
+):
+    models = {
+        "coordinator": coordinator_model(demo_sites),
+        "browser": browser_model(demo_sites),
+        "analyst": analyst_model(),
+        "report": report_model(),
+    }
+    app = build_graph(checkpointer=InMemorySaver(), models=models)
+    # The plan costs 120 tokens (the fakes' 100 in + 20 out): nothing after it may start.
+    ctx = Context(
+        allow_hosts=demo_sites.allow_hosts, runs_dir=str(tmp_path / "runs"), max_run_tokens=100
+    )
+    values = await app.ainvoke(
+        {"question": QUESTION, "urls": list(demo_sites.urls.values())},
+        {"configurable": {"thread_id": "t-llm-budget"}},
+        context=ctx,
+    )
+
+    assert len(models["coordinator"].calls) == 1
+    assert models["browser"].calls == [] and models["analyst"].calls == []
+    assert models["report"].calls == []
+    assert values["subagents"] and all(row["status"] != "ok" for row in values["subagents"])
+    assert any("max_run_tokens" in line for line in values["errors"])
+    assert values["token_usage"]["total"]["calls"] == 1
+    assert Path(values["report_path"]).is_file()
