@@ -10,10 +10,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import re
-import socket
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +23,7 @@ from graph.state import BrowseTask
 from nodes.browser import browser
 from nodes.llm.fence import FENCE_CLOSE, FENCE_OPEN
 from tests.fakes import ScriptedChatModel, Turn, ai_tool_call, all_text, by_site, tool_results
+from tests.netwatch import listener
 
 pytestmark = pytest.mark.slow
 
@@ -249,37 +246,6 @@ async def test_no_browser_model_is_a_failed_branch_not_a_crash(monkeypatch, tmp_
     findings = update["findings"][0]
     assert (findings.status, findings.brain) == ("failed", "llm")
     assert findings.errors[0].kind == "model_unavailable"
-
-
-@contextmanager
-def listener() -> Iterator[tuple[str, list[tuple[str, int]]]]:
-    """A loopback port that records every connection made to it (none must be)."""
-    seen: list[tuple[str, int]] = []
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, peer = server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            seen.append(peer)
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.getsockname()[1]}", seen
-    finally:
-        stop.set()
-        thread.join(timeout=2)
-        server.close()
 
 
 async def test_an_injected_page_cannot_move_the_subagent_or_its_findings(
