@@ -160,7 +160,11 @@ class ProgressPrinter:
                 f"{event.get('elapsed', 0):>6.2f}s  {llm}{event.get('url') or event['site']}"
             )
         if kind == "plan":
-            return f"plan: {len(event['tasks'])} subagent(s), {event['refused']} target(s) refused"
+            planner = event.get("planner") or "offline"
+            by = "" if planner == "offline" else f" (planned by {planner})"
+            return (
+                f"plan: {len(event['tasks'])} subagent(s), {event['refused']} target(s) refused{by}"
+            )
         extra = {k: v for k, v in event.items() if k not in ("event", "state", "tokens")}
         tokens = f" tokens={format_tokens(event['tokens'])}" if "tokens" in event else ""
         return f"{kind}: {event.get('state', '')} {extra if extra else ''}".rstrip() + tokens

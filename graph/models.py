@@ -62,6 +62,9 @@ class Findings(BaseModel):
     summary: str = Field(default="", max_length=SUMMARY_MAX_CHARS + 100)
     key_facts: list[Fact] = Field(default_factory=list)
     tables: list[TableRef] = Field(default_factory=list)
+    screenshots: list[ArtifactRef] = Field(
+        default_factory=list, description="Screenshots the subagent took (llm brain)."
+    )
     errors: list[SubagentError] = Field(default_factory=list)
     elapsed_s: float = 0.0
     brain: str = "offline"

@@ -235,6 +235,10 @@ def _site(finding: Findings, report_path: Path, *, question: str) -> str:
     body.append(finding.summary or "_No readable text._")
     body += [f"Key facts:\n\n{facts}"] if facts else []
     body += [f"Tables:\n\n{tables}"] if tables else []
+    shots = _bullets(
+        [f"[{Path(s.path).name}]({_rel(s.path, report_path)})" for s in finding.screenshots]
+    )
+    body += [f"Screenshots:\n\n{shots}"] if shots else []
     return "\n\n".join(body)
 
 

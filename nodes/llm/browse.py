@@ -199,6 +199,8 @@ class LlmBrain:
             update["summary"] = self.summary
         if self.facts:
             update["key_facts"] = self.facts
+        if self.toolbox is not None and self.toolbox.screenshots:
+            update["screenshots"] = list(self.toolbox.screenshots)
         return findings.model_copy(update=update)
 
     def refused(self, refusal: EgressRefused) -> Findings:

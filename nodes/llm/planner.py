@@ -13,6 +13,7 @@ every task passes the same rules as the offline plan (`nodes.planning.refusal`),
 from __future__ import annotations
 
 from collections import Counter
+from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -174,13 +175,15 @@ def settle(
     """The plan that runs: the model's proposal where the rules allow it, refusals otherwise."""
     plan = Plan(recalled=list(recalled), planner=planner)
     given = Counter(url.strip() for url in urls)
+    # A model may drop a trailing slash or change the host's case: the user's spelling runs.
+    spelled = {same_url(url): url.strip() for url in reversed(urls)}
     trimmed: list[str] = []
     for proposed in proposal.tasks:
-        url = proposed.url.strip()
+        url = spelled.get(same_url(proposed.url), proposed.url.strip())
         if not given[url]:
             plan.refused.append(
                 RefusedTarget(
-                    url=_one_line(url, 500),
+                    url=_one_line(proposed.url.strip(), 500),
                     rule="not_requested",
                     reason="the model planned a URL the user did not give; only the user's "
                     "URLs are researched",
@@ -199,7 +202,10 @@ def settle(
         fields = bounded_fields(proposed.fields)
         plan.tasks.append(SiteTask(task_id=task_id, url=url, goal=goal, fields=fields))
     # The user's URLs the model did not plan: code's own rules first, else the model's reason.
-    skipped = {s.url.strip(): _one_line(s.reason, NOTE_MAX_CHARS) for s in proposal.skipped}
+    skipped = {
+        spelled.get(same_url(s.url), s.url.strip()): _one_line(s.reason, NOTE_MAX_CHARS)
+        for s in proposal.skipped
+    }
     for raw in urls:
         url = raw.strip()
         if given[url] <= 0:
@@ -220,6 +226,22 @@ def settle(
             f"subagents (Context.max_subagents): {', '.join(trimmed)}"
         )
     return plan
+
+
+def same_url(url: str) -> tuple[object, ...] | str:
+    """What makes two spellings of a URL the same: scheme and host in any case, the path
+    without its trailing slash, port, query."""
+    try:
+        parts = urlsplit(url.strip())
+        return (
+            parts.scheme.lower(),
+            (parts.hostname or "").lower(),
+            parts.port,
+            parts.path.rstrip("/"),
+            parts.query,
+        )
+    except ValueError:
+        return url.strip()
 
 
 def failure(exc: BaseException) -> str:

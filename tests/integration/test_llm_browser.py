@@ -117,6 +117,7 @@ async def test_a_model_browses_two_sites_in_parallel_and_submits_findings(site_s
     ]
     shot = tmp_path / "runs" / "t-llm" / "artifacts" / "acme" / "screenshot-1.png"
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert [Path(s.path) for s in found.screenshots] == [shot]
     assert {"navigate", "read_text", "extract_tables", "screenshot", "click_element"} <= set(
         offered[0]
     )

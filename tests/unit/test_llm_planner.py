@@ -104,6 +104,22 @@ async def test_a_url_the_user_did_not_give_is_refused_and_one_left_out_says_why(
     assert "a pricing page of a reseller" in plan.refused[1].reason
 
 
+async def test_a_url_respelled_by_the_model_runs_as_the_user_spelled_it():
+    given = "https://Shop.Example/pricing/"
+    model = ScriptedChatModel(
+        script=replies(
+            planning(
+                site("https://shop.example/pricing"),
+                skipped=[{"url": "HTTPS://a.example", "reason": "not a vendor"}],
+            )
+        )
+    )
+    plan, _ = await _plan(model, [given, "https://a.example/"])
+    assert [t.url for t in plan.tasks] == [given]
+    assert [(r.url, r.rule) for r in plan.refused] == [("https://a.example/", "not_planned")]
+    assert "not a vendor" in plan.refused[0].reason
+
+
 async def test_tasks_over_max_subagents_are_trimmed_with_the_reason_recorded():
     model = ScriptedChatModel(script=replies(planning(site(C), site(A), site(B))))
     plan, _ = await _plan(model, [A, B, C], max_subagents=2)

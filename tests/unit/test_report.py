@@ -98,3 +98,13 @@ def test_report_file_is_plain_markdown(tmp_path):
     markdown, _, _ = render(_state(), thread_id="t", report_path=Path(tmp_path / "r.md"))
     assert markdown.startswith("# Research report\n\n**Question:** Compare prices")
     assert "## What failed" in markdown
+
+
+def test_a_subagents_screenshots_are_linked_under_its_site(tmp_path):
+    shot = tmp_path / "artifacts" / "site-1" / "screenshot-1.png"
+    ref = ArtifactRef(path=str(shot), media_type="image/png", size=1, sha256="0")
+    found = _findings("site-1", "https://a.example/", site_name="Acme", screenshots=[ref])
+    markdown, _, _ = render(
+        _state(findings=[found]), thread_id="t", report_path=tmp_path / "report.md"
+    )
+    assert "Screenshots:\n\n- [screenshot-1.png](artifacts/site-1/screenshot-1.png)" in markdown
