@@ -53,9 +53,13 @@ def _summary(report: CapabilityReport) -> dict[str, Any]:
     }
 
 
-async def test_project_saver_passes_every_capability_it_has(redis_server_url: str) -> None:
+# With a TTL, the saver's writes also set expiries (in the same round trip for a checkpoint).
+@pytest.mark.parametrize("ttl_minutes", [None, 60.0])
+async def test_project_saver_passes_every_capability_it_has(
+    redis_server_url: str, ttl_minutes: float | None
+) -> None:
     report, failures = await _conformance(
-        "flotilla-redis", lambda: _project_saver(redis_server_url)
+        "flotilla-redis", lambda: _project_saver(redis_server_url, ttl_minutes)
     )
 
     assert not failures, f"{sorted(failures)}; per capability: {_summary(report)}"
@@ -88,8 +92,10 @@ async def test_upstream_saver_fails_exactly_what_our_layer_covers(redis_server_u
 
 
 @asynccontextmanager
-async def _project_saver(url: str) -> AsyncIterator[BaseCheckpointSaver]:
-    async with redis_saver(url) as saver:
+async def _project_saver(
+    url: str, ttl_minutes: float | None = None
+) -> AsyncIterator[BaseCheckpointSaver]:
+    async with redis_saver(url, ttl_minutes=ttl_minutes) as saver:
         yield trust_only_our_models(saver)
 
 
