@@ -128,7 +128,7 @@ def build_demo_shaped_graph() -> Any:
 
     def fan_out(state: ResearchState) -> list[Send]:
         return [
-            Send("browser", BrowseTask(task=t, question=state["question"]))
+            Send("browser", BrowseTask(task=t, question=state["question"], brain="offline"))
             for t in state["plan"].tasks
         ]
 
