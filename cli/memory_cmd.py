@@ -14,7 +14,9 @@ def register(sub: Any) -> None:
     """Add `memory search|list|forget` to the CLI."""
     memory = sub.add_parser("memory", help="inspect and correct long-term memory")
     actions = memory.add_subparsers(dest="action", required=True)
-    search = actions.add_parser("search", help="insights that share words with TEXT or mean the same, best first")
+    search = actions.add_parser(
+        "search", help="insights that share words with TEXT or mean the same, best first"
+    )
     search.add_argument("text")
     listing = actions.add_parser("list", help="the newest insights")
     forget = actions.add_parser("forget", help="delete one insight by its id")
