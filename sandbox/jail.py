@@ -3,7 +3,9 @@
 Playwright starts "the browser executable" and talks to it over inherited pipes (fds 3 and 4).
 We point it at a small generated launcher that execs ``bwrap … chromium "$@"``: bwrap keeps
 inherited fds, so the pipes still work, and everything Chromium spawns lives in the jail's pid
-namespace, which the kernel empties when the jail's init (bwrap) dies.
+namespace, which the kernel empties when the jail's init (bwrap) dies. The launcher also merges
+Chromium's feature switches (Chromium honours only the last ``--disable-features``, so ours
+would otherwise erase Playwright's list); an unjailed Chromium gets the same launcher minus bwrap.
 
 What the jail gives: own pid/ipc/uts/cgroup namespaces, a read-only view of only the system
 directories Chromium needs (no /root, /home, /work, /var, and only a few files of /etc), a
@@ -83,11 +85,16 @@ _JAIL_ENV = {
 
 @dataclass(frozen=True)
 class JailPlan:
-    """How this process launches browsers: the executable to give Playwright, and why."""
+    """How this process launches browsers: the executable to give Playwright, and why.
+
+    `merges_features`: the executable is our launcher, which merges every --enable-features and
+    --disable-features into one of each, so a caller may add its own without erasing Playwright's.
+    """
 
     mode: JailMode
     executable: str | None
     reason: str
+    merges_features: bool = False
 
 
 def real_chromium(executable: str | None) -> str | None:
@@ -117,20 +124,28 @@ def _bwrap_works(bwrap: str) -> str | None:
 def plan(executable: str | None) -> JailPlan:
     """Decide, once per launch, whether Chromium runs jailed; the fallback is logged loudly."""
     binary = real_chromium(executable)
-    if not jail_requested():
-        _warn_once(f"{JAIL_ENV}=0 was set: Chromium runs WITHOUT a jail")
-        return JailPlan("none", binary, f"{JAIL_ENV}=0 was set")
     # Subagents plan their jails at the same time, from worker threads: the once-per-process
     # probe and files below must be made by one of them while the others wait.
     with _SETUP_LOCK:
+        if not jail_requested():
+            _warn_once(f"{JAIL_ENV}=0 was set: Chromium runs WITHOUT a jail")
+            return _unjailed(binary, f"{JAIL_ENV}=0 was set")
         bwrap = shutil.which("bwrap")
         problem = "bwrap is not installed" if bwrap is None else _bwrap_works(bwrap)
         if binary is None:
             problem = "no system Chromium to jail (Playwright's bundled build is used)"
-        if bwrap is None or problem is not None:
+        if bwrap is None or binary is None or problem is not None:
             _warn_once(f"browser jail unavailable: {problem}; Chromium runs WITHOUT a jail")
-            return JailPlan("none", binary, problem or "unknown")
-        return JailPlan("bwrap", str(_launcher(bwrap, binary)), "bwrap namespaces")
+            return _unjailed(binary, problem or "unknown")
+        jailed = _launcher("chromium-jailed", tuple(bwrap_argv(bwrap, binary)))
+        return JailPlan("bwrap", str(jailed), "bwrap namespaces", merges_features=True)
+
+
+def _unjailed(binary: str | None, reason: str) -> JailPlan:
+    """No jail: the same launcher without bwrap (Playwright's bundled build runs as it is)."""
+    if binary is None:
+        return JailPlan("none", None, reason)
+    return JailPlan("none", str(_launcher("chromium", (binary,))), reason, merges_features=True)
 
 
 @cache
@@ -201,13 +216,30 @@ def _policy_dir() -> Path:
     return managed.parent
 
 
+# Chromium keeps only the last --enable-features and the last --disable-features it is given:
+# the launcher folds every occurrence into one of each, then passes the rest on in order.
+_MERGE_FEATURE_SWITCHES = """on= off=
+for arg do
+  shift
+  case $arg in
+    --enable-features=*) on="$on,${arg#*=}" ;;
+    --disable-features=*) off="$off,${arg#*=}" ;;
+    *) set -- "$@" "$arg" ;;
+  esac
+done
+"""
+
+
 @cache
-def _launcher(bwrap: str, binary: str) -> Path:
-    """Write the launcher once per process: it records its pid (bwrap's), then execs the jail."""
-    script = _runtime_dir() / "chromium-jailed"
-    command = " ".join(shlex.quote(arg) for arg in bwrap_argv(bwrap, binary))
+def _launcher(name: str, command: tuple[str, ...]) -> Path:
+    """Write a launcher once per process: it records its pid (the jail's, bwrap keeps it), merges
+    Chromium's feature switches, then execs `command` with Chromium's arguments."""
+    script = _runtime_dir() / name
+    merged = '${on:+"--enable-features=${on#,}"} ${off:+"--disable-features=${off#,}"}'
     script.write_text(
-        f'#!/bin/sh\n[ -n "${PIDFILE_ENV}" ] && echo $$ > "${PIDFILE_ENV}"\nexec {command} "$@"\n'
+        f'#!/bin/sh\n[ -n "${PIDFILE_ENV}" ] && echo $$ > "${PIDFILE_ENV}"\n'
+        f"{_MERGE_FEATURE_SWITCHES}"
+        f'exec {shlex.join(command)} {merged} "$@"\n'
     )
     script.chmod(0o700)
     return script
