@@ -20,6 +20,7 @@ import asyncio
 import logging
 import os
 import shutil
+import socket
 import time
 import weakref
 from collections.abc import AsyncIterator
@@ -42,7 +43,17 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 
 from sandbox.egress import WEBSOCKET_SCHEMES, EgressPolicy, EgressProxy, EgressRefused
-from sandbox.jail import JailMode, JailPlan, kill_jail, launch_env, new_pidfile, read_pid
+from sandbox.jail import (
+    JAIL_PROXY_PORT,
+    JAILED_MODES,
+    JailMode,
+    JailPlan,
+    kill_jail,
+    launch_env,
+    listen_in_jail,
+    new_pidfile,
+    read_pid,
+)
 from sandbox.jail import plan as jail_plan
 
 log = logging.getLogger(__name__)
@@ -109,8 +120,9 @@ def chromium_executable() -> str | None:
 class BrowserSession:
     """A live, isolated browser for one subagent, and what its egress gate refused.
 
-    `jail` says how Chromium was isolated ("bwrap", or "none" with `jail_reason`); `jail_pid` is
-    the jail's outermost process, whose death takes every process Chromium spawned.
+    `jail` says how Chromium was isolated ("bwrap+netns": own network namespace and an
+    unprivileged uid; "bwrap"; or "none"), `jail_reason` why; `jail_pid` is the jail's outermost
+    process, whose death takes every process Chromium spawned.
     """
 
     context: BrowserContext
@@ -283,7 +295,10 @@ async def browser_sandbox(policy: EgressPolicy) -> AsyncIterator[BrowserSession]
     jail, pidfile = await asyncio.to_thread(_prepare_jail)
     relay = _Relay()
     proxy = EgressProxy(policy, on_refusal=relay.refused, on_failure=relay.failed)
-    proxy_port = await proxy.start()
+    # A jail with its own network namespace reaches the proxy only on a socket made inside that
+    # namespace once it exists (below); the host's loopback has no proxy port for it.
+    netns = jail.mode == "bwrap+netns"
+    proxy_port = JAIL_PROXY_PORT if netns else await proxy.start()
     try:
         async with playwright_driver() as pw:
             browser = await pw.chromium.launch(
@@ -292,8 +307,12 @@ async def browser_sandbox(policy: EgressPolicy) -> AsyncIterator[BrowserSession]
                 env=launch_env(pidfile) if pidfile else None,
                 headless=True,
             )
-            jail_pid = await asyncio.to_thread(read_pid, pidfile) if pidfile else None
+            jail_pid = None
             try:
+                if pidfile:
+                    jail_pid, listener = await asyncio.to_thread(_jail_started, pidfile, netns)
+                    if listener is not None:
+                        await proxy.serve(listener)
                 session = await _open_session(browser, policy, relay)
                 session.jail, session.jail_reason, session.jail_pid = (
                     jail.mode,
@@ -303,7 +322,7 @@ async def browser_sandbox(policy: EgressPolicy) -> AsyncIterator[BrowserSession]
                 session.ready_s = time.perf_counter() - started
                 yield session
             finally:
-                await _close(browser, jail_pid)
+                await _close(browser, jail_pid, pidfile)
     finally:
         await proxy.close()
         if pidfile:
@@ -322,7 +341,18 @@ def chromium_args(jail: JailPlan, proxy_port: int) -> list[str]:
 
 def _prepare_jail() -> tuple[JailPlan, Path | None]:
     jail = jail_plan(chromium_executable())
-    return jail, (new_pidfile() if jail.mode == "bwrap" else None)
+    return jail, (new_pidfile() if jail.mode in JAILED_MODES else None)
+
+
+def _jail_started(pidfile: Path, netns: bool) -> tuple[int | None, socket.socket | None]:
+    """The jail's pid, and with its own network namespace, the proxy's socket inside it."""
+    jail_pid = read_pid(pidfile)
+    if not netns:
+        return jail_pid, None
+    if jail_pid is None:
+        msg = "the jailed browser did not record its pid"
+        raise RuntimeError(msg)
+    return jail_pid, listen_in_jail(jail_pid, JAIL_PROXY_PORT)
 
 
 class _Relay:
@@ -391,7 +421,7 @@ def proxy_args(port: int) -> list[str]:
     ]
 
 
-async def _close(browser: Browser, jail_pid: int | None) -> None:
+async def _close(browser: Browser, jail_pid: int | None, pidfile: Path | None) -> None:
     # Closing politely lets Playwright clean up; the kill is what guarantees nothing survives,
     # also when the close itself is cancelled or hangs.
     try:
@@ -401,6 +431,9 @@ async def _close(browser: Browser, jail_pid: int | None) -> None:
         log.warning("browser did not close in %s s; killing its jail", CLOSE_TIMEOUT_S)
     finally:
         # In a thread, so it completes even if this task is cancelled again while waiting.
+        # The pid may not be known yet (setting up the jail's proxy socket failed): the pidfile.
+        if jail_pid is None and pidfile is not None:
+            jail_pid = await asyncio.to_thread(read_pid, pidfile)
         await asyncio.to_thread(kill_jail, jail_pid)
 
 

@@ -198,19 +198,25 @@ class EgressProxy:
     ) -> None:
         self.policy = policy
         self._on_refusal, self._on_failure = on_refusal, on_failure
-        self._server: asyncio.Server | None = None
+        self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections = 0
 
     async def start(self) -> int:
         """Listen on a free loopback port; return it."""
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self._server.sockets[0].getsockname()[1])
+        server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def serve(self, sock: socket.socket) -> None:
+        """Also accept on `sock`, a listening socket made elsewhere (in a jail's network
+        namespace: the browser reaches the proxy there, and nothing else)."""
+        self._servers.append(await asyncio.start_server(self._serve, sock=sock))
 
     async def close(self) -> None:
         """Stop listening and cut every tunnel still open."""
-        if self._server is not None:
-            self._server.close()
+        for server in self._servers:
+            server.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -11,20 +11,36 @@ What the jail gives: own pid/ipc/uts/cgroup namespaces, a read-only view of only
 directories Chromium needs (no /root, /home, /work, /var, and only a few files of /etc), a
 private tmpfs /tmp (the profile lives there and vanishes with the jail), no capabilities, a
 scrubbed environment, death with its parent, and a Chromium enterprise policy that blocks
-file:/chrome: URLs and downloads inside the browser itself. The network namespace is shared on purpose:
-the browser must reach the allow-listed loopback sites, and egress is held by the policy proxy.
+file:/chrome: URLs and downloads inside the browser itself.
+
+Mode "bwrap+netns" (the default where we run as root) adds two things:
+
+- its own network namespace (``--unshare-net``): nothing but a loopback of its own, so a
+  compromised Chromium process cannot open a socket to the host's loopback or anywhere else.
+  The only way out is the egress proxy: `listen_in_jail` creates the proxy's listening socket
+  *inside* the jail's namespace (from a short-lived host thread that enters it with setns), so
+  Chromium's ``--proxy-server=socks5://127.0.0.1:PORT`` reaches the proxy, which resolves and
+  connects from the host's namespace after its checks. No forwarder process, no extra hop.
+- an unprivileged uid: bwrap keeps only CAP_SETUID/SETGID/SETPCAP, and ``setpriv`` drops to
+  uid/gid 65534 (no groups, empty bounding set, no_new_privs) before exec'ing Chromium, so the
+  browser is not root on the host either (no user namespace maps it back to 0).
+
+Where either cannot be had (not root, a kernel that refuses), the jail starts in its previous
+form, mode "bwrap", and `JailPlan.reason` says why.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import json
 import logging
 import os
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -35,9 +51,15 @@ from typing import Literal
 
 log = logging.getLogger(__name__)
 
-JailMode = Literal["bwrap", "none"]
+JailMode = Literal["bwrap+netns", "bwrap", "none"]
+JAILED_MODES = ("bwrap+netns", "bwrap")
 JAIL_ENV = "FLOTILLA_BROWSER_JAIL"
 PIDFILE_ENV = "FLOTILLA_JAIL_PIDFILE"
+# Chromium's uid/gid in a "bwrap+netns" jail (nobody): never root, on the host or inside.
+JAIL_UID = 65534
+# The proxy's port inside a jail's own network namespace (nothing else listens there).
+JAIL_PROXY_PORT = 1080
+_CLONE_NEWNET = 0x40000000
 
 # Read-only binds: what Chromium needs to start, render text and verify TLS, nothing more.
 # /etc/shadow, /etc/ssh, the repo, home directories and credentials stay outside the jail.
@@ -109,9 +131,12 @@ def jail_requested() -> bool:
 
 
 @cache
-def _bwrap_works(bwrap: str) -> str | None:
+def _bwrap_works(bwrap: str, *, netns: bool = False) -> str | None:
     """None if bwrap can create the namespaces here, else what went wrong."""
-    probe = [bwrap, *_namespace_args(), "--ro-bind", "/usr", "/usr", *_usr_links(), "true"]
+    if netns and os.geteuid() != 0:
+        return "not root: cannot drop Chromium to another uid or enter its network namespace"
+    probe = [bwrap, *_namespace_args(netns=netns), "--ro-bind", "/usr", "/usr", *_usr_links()]
+    probe += [*_drop_privileges(netns), "true"]
     try:
         result = subprocess.run(probe, capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -137,8 +162,18 @@ def plan(executable: str | None) -> JailPlan:
         if bwrap is None or binary is None or problem is not None:
             _warn_once(f"browser jail unavailable: {problem}; Chromium runs WITHOUT a jail")
             return _unjailed(binary, problem or "unknown")
+        netns_problem = _bwrap_works(bwrap, netns=True)
+        if netns_problem is None:
+            argv = bwrap_argv(bwrap, binary, netns=True)
+            jailed = _launcher("chromium-jailed-netns", tuple(argv))
+            reason = f"bwrap namespaces, own network namespace, uid {JAIL_UID}"
+            return JailPlan("bwrap+netns", str(jailed), reason, merges_features=True)
+        _warn_once(
+            f"browser jail without its own network namespace, Chromium as root: {netns_problem}"
+        )
         jailed = _launcher("chromium-jailed", tuple(bwrap_argv(bwrap, binary)))
-        return JailPlan("bwrap", str(jailed), "bwrap namespaces", merges_features=True)
+        reason = f"bwrap namespaces; shares the host network, runs as root: {netns_problem}"
+        return JailPlan("bwrap", str(jailed), reason, merges_features=True)
 
 
 def _unjailed(binary: str | None, reason: str) -> JailPlan:
@@ -153,8 +188,8 @@ def _warn_once(message: str) -> None:
     log.warning(message)
 
 
-def _namespace_args() -> list[str]:
-    return [
+def _namespace_args(*, netns: bool = False) -> list[str]:
+    args = [
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
@@ -165,6 +200,27 @@ def _namespace_args() -> list[str]:
         "--new-session",
         "--cap-drop",
         "ALL",
+    ]
+    if netns:
+        # Only what setpriv needs to drop to JAIL_UID; setpriv then drops these too.
+        args.insert(0, "--unshare-net")
+        args += [a for cap in ("SETUID", "SETGID", "SETPCAP") for a in ("--cap-add", f"CAP_{cap}")]
+    return args
+
+
+def _drop_privileges(netns: bool) -> list[str]:
+    """The command prefix that makes Chromium uid/gid JAIL_UID with no capabilities at all."""
+    if not netns:
+        return []
+    return [
+        "/usr/bin/setpriv",
+        f"--reuid={JAIL_UID}",
+        f"--regid={JAIL_UID}",
+        "--clear-groups",
+        "--bounding-set=-all",
+        "--inh-caps=-all",
+        "--no-new-privs",
+        "--",
     ]
 
 
@@ -179,23 +235,33 @@ def _usr_links() -> list[str]:
     return links
 
 
-def bwrap_argv(bwrap: str, binary: str) -> list[str]:
-    """The bwrap command line that jails `binary` (its own arguments follow)."""
-    argv = [bwrap, *_namespace_args(), "--ro-bind", "/usr", "/usr", *_usr_links()]
+def bwrap_argv(bwrap: str, binary: str, *, netns: bool = False) -> list[str]:
+    """The bwrap command line that jails `binary` (its own arguments follow; `binary` is last).
+
+    `netns`: own network namespace, and Chromium dropped to JAIL_UID ("bwrap+netns").
+    """
+    argv = [bwrap, *_namespace_args(netns=netns), "--ro-bind", "/usr", "/usr", *_usr_links()]
     binary_dir = str(Path(binary).resolve().parent)
     if not binary_dir.startswith("/usr/"):
         argv += ["--ro-bind", binary_dir, binary_dir]
+    # bwrap makes the parents of mount points root-only: Chromium (not root in a "bwrap+netns"
+    # jail) could not read its fonts, certificates or policy, and would run without them.
+    argv += ["--perms", "0755", "--dir", "/etc"]
     for name in _ETC_FILES:
         argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     # /dev/shm is a private tmpfs too: renderers share memory there, never with the host.
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"]
-    argv += ["--tmpfs", "/run", "--dir", "/tmp/.config", "--dir", "/tmp/.cache"]
+    # Both are writable by Chromium's uid (1777: it is not root in a "bwrap+netns" jail).
+    argv += ["--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/dev/shm"]
+    argv += ["--perms", "1777", "--tmpfs", "/tmp", "--tmpfs", "/run"]
+    argv += ["--perms", "0777", "--dir", "/tmp/.config", "--perms", "0777", "--dir", "/tmp/.cache"]
     for policy_dir in _POLICY_DIRS:
+        for parent in reversed(Path(policy_dir).parents[:-2]):
+            argv += ["--perms", "0755", "--dir", str(parent)]
         argv += ["--ro-bind", str(_policy_dir()), policy_dir]
     argv += ["--remount-ro", "/", "--clearenv"]
     for key, value in _JAIL_ENV.items():
         argv += ["--setenv", key, value]
-    return [*argv, "--chdir", "/tmp", binary]
+    return [*argv, "--chdir", "/tmp", *_drop_privileges(netns), binary]
 
 
 _SETUP_LOCK = threading.Lock()
@@ -302,3 +368,67 @@ def kill_jail(pid: int | None) -> None:
     if pid is not None and is_jail(pid):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def _jail_member(pid: int) -> int | None:
+    """A process inside the jail whose outermost process is `pid` (bwrap's first child)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        found = descendants(pid)
+        return found[0] if found else None
+    return int(children[0]) if children else None
+
+
+def listen_in_jail(jail_pid: int, port: int = JAIL_PROXY_PORT) -> socket.socket:
+    """A TCP socket listening on 127.0.0.1:`port` inside the jail's own network namespace.
+
+    A socket stays in the namespace it was made in: a short-lived thread enters the jail's
+    namespace, makes it, and ends (a thread that failed to come back dies with it). The host
+    process serves it; the jail sees only this one port, the host's loopback not at all.
+    """
+    member = _jail_member(jail_pid) if is_jail(jail_pid) else None
+    if member is None:
+        msg = f"no process in jail {jail_pid} to find its network namespace by"
+        raise OSError(msg)
+    target = os.open(f"/proc/{member}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    if os.fstat(target).st_ino == os.stat("/proc/self/ns/net").st_ino:
+        os.close(target)
+        msg = f"jail {jail_pid} shares the host's network namespace"
+        raise OSError(msg)
+    made: list[socket.socket | BaseException] = []
+
+    def inside() -> None:
+        own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _setns(target)
+            try:
+                made.append(socket.create_server(("127.0.0.1", port), backlog=128))
+            finally:
+                _setns(own)
+        except BaseException as exc:  # handed to the caller's thread
+            made.append(exc)
+        finally:
+            os.close(own)
+
+    thread = threading.Thread(target=inside, name="jail-netns", daemon=True)
+    try:
+        thread.start()
+        thread.join()
+    finally:
+        os.close(target)
+    result = made[0] if made else OSError("listener thread failed")
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _setns(fd: int) -> None:
+    if _libc().setns(fd, _CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+@cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)

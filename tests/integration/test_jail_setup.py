@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -19,5 +20,27 @@ def test_concurrent_first_launches_share_one_jail_setup():
         plans = list(pool.map(lambda _: jail.plan(chromium_executable()), range(8)))
     # Before the setup lock, two threads raced to create the policy folder and one subagent
     # crashed with FileExistsError (seen in `make bench` on a loaded machine).
-    assert {p.mode for p in plans} == {"bwrap"}
+    assert {p.mode for p in plans} == {"bwrap+netns"}
     assert len({p.executable for p in plans}) == 1
+
+
+def test_without_root_the_jail_keeps_its_previous_form_and_says_why(monkeypatch):
+    jail._bwrap_works.cache_clear()
+    monkeypatch.setattr(jail.os, "geteuid", lambda: 1000)
+    try:
+        fallback = jail.plan(chromium_executable())
+    finally:
+        jail._bwrap_works.cache_clear()
+    assert fallback.mode == "bwrap"
+    assert "not root" in fallback.reason
+    launcher = Path(fallback.executable or "").read_text()
+    assert "--unshare-net" not in launcher and "setpriv" not in launcher
+
+
+def test_the_netns_jail_drops_root_and_the_network():
+    argv = jail.bwrap_argv("bwrap", "/usr/lib/chromium/chromium", netns=True)
+    assert "--unshare-net" in argv and "--share-net" not in argv
+    assert argv[-1] == "/usr/lib/chromium/chromium"
+    drop = argv[argv.index("/usr/bin/setpriv") :]
+    assert f"--reuid={jail.JAIL_UID}" in drop and "--bounding-set=-all" in drop
+    assert "--no-new-privs" in drop
