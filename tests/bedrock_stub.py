@@ -32,6 +32,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+# What would give a process a model or AWS credentials: the suite clears these (tests/conftest.py).
+MODEL_ENV = (
+    "FLOTILLA_BRAIN",
+    "FLOTILLA_MODEL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_BEARER_TOKEN_BEDROCK",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_BEDROCK",
+    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+)
 FAKE_ACCESS_KEY = "AKIAFLOTILLATEST0000"
 FAKE_SECRET_KEY = "flotilla-test-secret-key-not-a-real-one"
 REGION = "eu-west-1"

@@ -10,29 +10,14 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_sites", "tests.fixtures_redis"]
+from tests.bedrock_stub import MODEL_ENV
 
-_MODEL_ENV = (
-    "FLOTILLA_BRAIN",
-    "FLOTILLA_MODEL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_PROFILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_BEARER_TOKEN_BEDROCK",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_BEDROCK",
-    "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-)
+pytest_plugins = ["tests.fixtures_sites", "tests.fixtures_redis"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     # Before any fixture starts a server or a CLI subprocess, which inherit this environment.
-    for name in _MODEL_ENV:
+    for name in MODEL_ENV:
         os.environ.pop(name, None)
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     os.environ["AWS_CONFIG_FILE"] = os.devnull

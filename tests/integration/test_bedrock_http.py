@@ -27,6 +27,7 @@ from nodes.llm.planner import ResearchPlan
 from tests.bedrock_stub import (
     FAKE_ACCESS_KEY,
     FAKE_SECRET_KEY,
+    MODEL_ENV,
     REGION,
     BedrockStub,
     ConverseCall,
@@ -50,24 +51,7 @@ PLAN = {
 @pytest.fixture(autouse=True)
 def aws_sandboxed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No credentials, config or endpoint from this machine; never the metadata address."""
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_BEARER_TOKEN_BEDROCK",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_BEDROCK",
-        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
-        "FLOTILLA_MODEL",
-        "FLOTILLA_BRAIN",
-    ):
+    for name in (*MODEL_ENV, "AWS_REGION", "AWS_DEFAULT_REGION"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
