@@ -165,9 +165,11 @@ class ProgressPrinter:
             return (
                 f"plan: {len(event['tasks'])} subagent(s), {event['refused']} target(s) refused{by}"
             )
-        extra = {k: v for k, v in event.items() if k not in ("event", "state", "tokens")}
+        extra = " ".join(
+            f"{k}={v}" for k, v in event.items() if k not in ("event", "state", "tokens")
+        )
         tokens = f" tokens={format_tokens(event['tokens'])}" if "tokens" in event else ""
-        return f"{kind}: {event.get('state', '')} {extra if extra else ''}".rstrip() + tokens
+        return f"{kind}: {event.get('state', '')} {extra}".rstrip() + tokens
 
 
 def token_usage_lines(usage: dict[str, Any] | None) -> list[str]:

@@ -181,6 +181,8 @@ def test_progress_lines_show_the_tool_and_tokens_when_events_carry_them() -> Non
         {"event": "analyst", "state": "done", "tokens": {"input_tokens": 900, "output_tokens": 100}}
     )
     assert split == "analyst: done tokens=1,000 (900 in, 100 out)"
+    done = ProgressPrinter.line({"event": "analyst", "state": "done", "tier": "bwrap", "charts": 4})
+    assert done == "analyst: done tier=bwrap charts=4"
     plan = {"event": "plan", "tasks": ["https://a.example/"], "refused": 0}
     assert ProgressPrinter.line(plan | {"planner": "offline"}).endswith("0 target(s) refused")
     assert "(planned by eu.amazon.nova-pro-v1:0)" in ProgressPrinter.line(
