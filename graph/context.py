@@ -16,6 +16,15 @@ def _model_extra(*nodes: str) -> dict[str, object]:
     return {"langgraph_nodes": list(nodes), **MODEL_CHOICE}
 
 
+def _role_model(role: str, does: str) -> str:
+    """A per-role model field: empty, so the role uses `Context.model`."""
+    description = f"Model that {does}; empty uses `model`."
+    return field(
+        default="",
+        metadata={"description": description, "json_schema_extra": _model_extra(role)},
+    )
+
+
 def _env_list(name: str) -> list[str]:
     raw = os.environ.get(name, "")
     return [item.strip() for item in raw.split(",") if item.strip()]
@@ -45,35 +54,10 @@ class Context:
             "json_schema_extra": _model_extra("coordinator", "browser", "analyst", "report"),
         },
     )
-    coordinator_model: ModelChoice = field(
-        default="",
-        metadata={
-            "description": "Model that plans (structured output); empty uses `model`.",
-            "json_schema_extra": _model_extra("coordinator"),
-        },
-    )
-    browser_model: ModelChoice = field(
-        default="",
-        metadata={
-            "description": "Model that drives each browser subagent's tool loop; empty uses "
-            "`model`.",
-            "json_schema_extra": _model_extra("browser"),
-        },
-    )
-    analyst_model: ModelChoice = field(
-        default="",
-        metadata={
-            "description": "Model that writes and repairs the analysis code; empty uses `model`.",
-            "json_schema_extra": _model_extra("analyst"),
-        },
-    )
-    report_model: ModelChoice = field(
-        default="",
-        metadata={
-            "description": "Model that writes the report's answer; empty uses `model`.",
-            "json_schema_extra": _model_extra("report"),
-        },
-    )
+    coordinator_model: ModelChoice = _role_model("coordinator", "plans (structured output)")
+    browser_model: ModelChoice = _role_model("browser", "drives each browser subagent's tool loop")
+    analyst_model: ModelChoice = _role_model("analyst", "writes and repairs the analysis code")
+    report_model: ModelChoice = _role_model("report", "writes the report's answer")
     max_run_tokens: int = field(
         default=0,
         metadata={
