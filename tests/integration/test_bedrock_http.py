@@ -27,7 +27,6 @@ from nodes.llm.planner import ResearchPlan
 from tests.bedrock_stub import (
     FAKE_ACCESS_KEY,
     FAKE_SECRET_KEY,
-    MODEL_ENV,
     REGION,
     BedrockStub,
     ConverseCall,
@@ -49,15 +48,11 @@ PLAN = {
 
 
 @pytest.fixture(autouse=True)
-def aws_sandboxed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def aws_sandboxed(no_model: pytest.MonkeyPatch) -> None:
     """No credentials, config or endpoint from this machine; never the metadata address."""
-    for name in (*MODEL_ENV, "AWS_REGION", "AWS_DEFAULT_REGION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    no_model.setenv("AWS_EC2_METADATA_DISABLED", "true")
     # Models resolved from a spec are cached per process; start each test without them.
-    monkeypatch.setattr(chat, "_CACHE", {})
+    no_model.setattr(chat, "_CACHE", {})
 
 
 def _planner(call: ConverseCall) -> dict[str, Any]:

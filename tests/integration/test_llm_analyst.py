@@ -214,18 +214,8 @@ async def test_node_with_the_llm_brain_returns_its_usage(tmp_path: Path) -> None
 
 
 async def test_node_without_an_analyst_model_says_so_and_runs_offline(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, no_model: pytest.MonkeyPatch
 ) -> None:
-    for name in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_PROFILE",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "FLOTILLA_MODEL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     ctx = Context(runs_dir=str(tmp_path / "runs"), model="")
     state = {"question": QUESTION, "brain": "llm", "findings": _findings(tmp_path)}
     update = await analyst(state, Runtime(context=ctx))  # type: ignore[arg-type]

@@ -229,17 +229,7 @@ async def test_the_time_limit_keeps_what_was_read(site_server, tmp_path):
     assert update["usage"][0].calls == 3
 
 
-async def test_no_browser_model_is_a_failed_branch_not_a_crash(monkeypatch, tmp_path):
-    for name in (
-        "FLOTILLA_MODEL",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_PROFILE",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+async def test_no_browser_model_is_a_failed_branch_not_a_crash(no_model, tmp_path):
     task = SiteTask(task_id="none", url="http://127.0.0.1:9/", goal=GOAL)
     info = ExecutionInfo(checkpoint_id="c", checkpoint_ns="", task_id="n", thread_id="t")
     runtime = Runtime(context=context(tmp_path, []), execution_info=info)

@@ -139,6 +139,21 @@ async def _wait_for_a_finished_branch(url: str, thread: str, run: _Running) -> s
     pytest.fail("no branch finished within 90 s")
 
 
+def _all_done_running_only_the_rest(
+    resumed: subprocess.CompletedProcess[str], before_kill: str, done: set[str]
+) -> dict:
+    """The resumed run's output: every site ok; branches finished before the kill not re-run."""
+    out = json.loads(resumed.stdout)
+    assert [(s["task_id"], s["status"]) for s in out["subagents"]] == [
+        ("site-1", "ok"),
+        ("site-2", "ok"),
+        ("site-3", "ok"),
+    ]
+    assert done <= _started(before_kill)
+    assert _started(resumed.stderr) == {"site-1", "site-2", "site-3"} - done
+    return out
+
+
 def _started(stderr: str) -> set[str]:
     return set(re.findall(r"subagent (site-\d+)\s+started", stderr))
 
@@ -168,15 +183,7 @@ async def test_a_killed_run_resumes_without_rerunning_finished_branches(
         history = _run(["history", "t-killed", "--json"], env, timeout=60)
 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    out = json.loads(resumed.stdout)
-    assert [(s["task_id"], s["status"]) for s in out["subagents"]] == [
-        ("site-1", "ok"),
-        ("site-2", "ok"),
-        ("site-3", "ok"),
-    ]
-    # Finished branches are not run again; the others are.
-    assert done <= _started(before_kill)
-    assert _started(resumed.stderr) == {"site-1", "site-2", "site-3"} - done
+    out = _all_done_running_only_the_rest(resumed, before_kill, done)
     assert "report:" in resumed.stderr
 
     # Same report as the uninterrupted run (on its own thread: neither saw the other's state).
@@ -271,15 +278,8 @@ async def test_a_killed_demo_resumes_on_its_sites_served_again_on_the_same_ports
     assert (
         _demo_ports(resumed.stderr.replace("demo sites (served again): ", "demo sites: ")) == ports
     )
-    out = json.loads(resumed.stdout)
+    out = _all_done_running_only_the_rest(resumed, before_kill, done)
     assert out["brain"] == "offline"
-    assert [(s["task_id"], s["status"]) for s in out["subagents"]] == [
-        ("site-1", "ok"),
-        ("site-2", "ok"),
-        ("site-3", "ok"),
-    ]
-    assert done <= _started(before_kill)
-    assert _started(resumed.stderr) == {"site-1", "site-2", "site-3"} - done
 
     # The same report as an uninterrupted demo's (its sites on other ports), timings apart.
     assert whole_code == 0, whole_err[-3000:]

@@ -12,27 +12,6 @@ from nodes.llm.fence import FENCE_CLOSE, FENCE_OPEN, bound, fence
 from nodes.llm.usage import BudgetExhausted, Meter, RunBudget, run_budget, summarise_usage
 from tests.fakes import ScriptedChatModel, ai_text, replies
 
-AWS_ENV = (
-    "AWS_ACCESS_KEY_ID",
-    "AWS_PROFILE",
-    "AWS_WEB_IDENTITY_TOKEN_FILE",
-    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-    "AWS_REGION",
-    "AWS_DEFAULT_REGION",
-    "FLOTILLA_MODEL",
-    "FLOTILLA_BRAIN",
-)
-
-
-@pytest.fixture
-def no_aws(monkeypatch, tmp_path):
-    """A machine with no AWS credentials anywhere and no model configured."""
-    for name in AWS_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    return monkeypatch
-
 
 def fake(name: str = "fake") -> ScriptedChatModel:
     return ScriptedChatModel(script=replies(ai_text("ok")), name=name)
@@ -41,64 +20,64 @@ def fake(name: str = "fake") -> ScriptedChatModel:
 # Which brain and which model
 
 
-def test_auto_is_offline_when_nothing_is_configured(no_aws):
+def test_auto_is_offline_when_nothing_is_configured(no_model):
     ctx = Context()
     assert ctx.brain == "auto"
     assert choose_brain(ctx) == "offline"
     assert all(configured_spec(ctx, role) == "" for role in chat.ROLES)
 
 
-def test_auto_is_llm_when_a_model_is_configured_by_env_or_context(no_aws):
-    no_aws.setenv("FLOTILLA_MODEL", "ollama:llama3.1")
+def test_auto_is_llm_when_a_model_is_configured_by_env_or_context(no_model):
+    no_model.setenv("FLOTILLA_MODEL", "ollama:llama3.1")
     assert choose_brain(Context()) == "llm"
-    no_aws.delenv("FLOTILLA_MODEL")
+    no_model.delenv("FLOTILLA_MODEL")
     assert choose_brain(Context(report_model="ollama:llama3.1")) == "llm"
     assert choose_brain(Context(), {"browser": fake()}) == "llm"
 
 
-def test_an_explicit_brain_wins(no_aws):
+def test_an_explicit_brain_wins(no_model):
     assert choose_brain(Context(brain="offline", model="ollama:x"), {"default": fake()}) == (
         "offline"
     )
     assert choose_brain(Context(brain="llm")) == "llm"
 
 
-def test_aws_credentials_make_bedrock_the_default_for_the_region(no_aws):
-    no_aws.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
-    no_aws.setenv("AWS_REGION", "eu-west-1")
+def test_aws_credentials_make_bedrock_the_default_for_the_region(no_model):
+    no_model.setenv("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE")
+    no_model.setenv("AWS_REGION", "eu-west-1")
     spec = configured_spec(Context(), "coordinator")
     assert spec == f"bedrock_converse:eu.{chat.BEDROCK_MODEL}"
     assert choose_brain(Context()) == "llm"
-    no_aws.setenv("AWS_REGION", "ap-southeast-2")
+    no_model.setenv("AWS_REGION", "ap-southeast-2")
     assert configured_spec(Context(), "browser").startswith("bedrock_converse:apac.")
 
 
-def test_a_shared_credentials_file_counts_as_credentials(no_aws, tmp_path):
+def test_a_shared_credentials_file_counts_as_credentials(no_model, tmp_path):
     creds = tmp_path / "credentials"
     creds.write_text("[default]\naws_access_key_id = AKIAEXAMPLE\n")
-    no_aws.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
+    no_model.setenv("AWS_SHARED_CREDENTIALS_FILE", str(creds))
     assert chat.has_aws_credentials()
 
 
-def test_role_field_beats_the_shared_model(no_aws):
+def test_role_field_beats_the_shared_model(no_model):
     ctx = Context(model="ollama:general", analyst_model="ollama:coder")
     assert configured_spec(ctx, "analyst") == "ollama:coder"
     assert configured_spec(ctx, "report") == "ollama:general"
 
 
-def test_passed_instances_win_per_role_then_default(no_aws):
+def test_passed_instances_win_per_role_then_default(no_model):
     browser, default = fake("browser"), fake("default")
     overrides = {"browser": browser, "default": default}
     assert chat_model(Context(model="ollama:x"), "browser", overrides) is browser
     assert chat_model(Context(), "analyst", overrides) is default
 
 
-def test_no_model_configured_says_what_to_set(no_aws):
+def test_no_model_configured_says_what_to_set(no_model):
     with pytest.raises(ModelUnavailable, match=r"Context.report_model.*FLOTILLA_MODEL"):
         chat_model(Context(brain="llm"), "report")
 
 
-def test_an_unknown_provider_is_a_clear_error(no_aws):
+def test_an_unknown_provider_is_a_clear_error(no_model):
     with pytest.raises(ModelUnavailable, match="cannot load model 'nosuchprovider:m'"):
         chat_model(Context(model="nosuchprovider:m"), "coordinator")
 
