@@ -88,7 +88,7 @@ async def _llm_subagent(
     """The llm subagent, held to the subagent's limits; raises ModelUnavailable up front."""
     from nodes.browser import llm_subagent
 
-    run, usage = llm_subagent(task, ctx, None, _thread_id(), progress)
+    run, usage = await llm_subagent(task, ctx, None, _thread_id(), progress)
     return await run(), usage
 
 

@@ -31,7 +31,7 @@ from graph.state import ResearchState
 from nodes.analysis_code import generate_analysis_code, runtime_source
 from nodes.artifacts import run_dir, write_artifact
 from nodes.llm.analyst import Progress, run_llm_analysis
-from nodes.llm.chat import ModelOverrides, ModelUnavailable, chat_model, model_label
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, achat_model, model_label
 from nodes.llm.usage import Meter, run_budget
 from nodes.progress import emit, thread_id_of
 from sandbox.interpreter import (
@@ -253,7 +253,7 @@ async def analyst(
     model, meter, unavailable = None, None, None
     if state.get("brain") == "llm":
         try:
-            model = chat_model(ctx, "analyst", models)
+            model = await achat_model(ctx, "analyst", models)
         except ModelUnavailable as exc:
             unavailable = SubagentError(
                 where="analyst",

@@ -26,7 +26,7 @@ from graph.context import Context
 from graph.models import Findings, ModelUsage, SiteTask, SubagentError
 from graph.state import BrowseTask
 from nodes.artifacts import run_dir
-from nodes.llm.chat import ModelOverrides, ModelUnavailable, chat_model, model_label
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, achat_model, model_label
 from nodes.llm.usage import Meter, run_budget
 from nodes.offline_browse import Collected, Progress, build_findings, explore, refused_findings
 from nodes.progress import emit, thread_id_of
@@ -196,7 +196,7 @@ async def browser(
     subagent: Callable[[], Awaitable[Findings]]
     if state.get("brain") == "llm":
         try:
-            subagent, record = llm_subagent(task, ctx, models, thread_id, progress)
+            subagent, record = await llm_subagent(task, ctx, models, thread_id, progress)
         except ModelUnavailable as exc:
             findings = _model_unavailable(task, exc)
             progress(findings.status, {"pages": 0, "errors": 1})
@@ -222,7 +222,7 @@ async def browser(
     return {"findings": [findings], "usage": usage}
 
 
-def llm_subagent(
+async def llm_subagent(
     task: SiteTask,
     ctx: Context,
     models: ModelOverrides | None,
@@ -230,7 +230,7 @@ def llm_subagent(
     progress: Progress,
 ) -> tuple[Callable[[], Awaitable[Findings]], ModelUsage]:
     """The llm subagent to run and its usage record; raises ModelUnavailable before starting."""
-    model = chat_model(ctx, "browser", models)
+    model = await achat_model(ctx, "browser", models)
     budget = run_budget(thread_id, ctx.max_run_tokens)
     meter = Meter(budget, node="browser", model=model_label(model), task_id=task.task_id)
 

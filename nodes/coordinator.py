@@ -17,7 +17,7 @@ from graph.context import Context
 from graph.models import ModelUsage, Plan, RefusedTarget, SiteTask
 from graph.state import BrowseTask, ResearchState
 from memory.insights import recall
-from nodes.llm.chat import ModelOverrides, ModelUnavailable, chat_model, choose_brain, model_label
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, achat_model, choose_brain, model_label
 from nodes.llm.planner import failure, offline_fallback, plan_with_model
 from nodes.llm.usage import Meter, run_budget
 from nodes.planning import bounded_fields, next_task_number, plan_tasks, refusal
@@ -94,7 +94,7 @@ async def model_plan(
     passed as they are.
     """
     try:
-        model = chat_model(ctx, "coordinator", models)
+        model = await achat_model(ctx, "coordinator", models)
     except ModelUnavailable as exc:
         return offline_fallback(question, urls, recalled, ctx, first, failure(exc)), []
     budget = run_budget(thread_id, ctx.max_run_tokens, spent or [])

@@ -24,7 +24,7 @@ from graph.context import Context
 from graph.models import Analysis, Findings, ModelUsage, Plan
 from graph.state import ResearchState
 from nodes.artifacts import run_dir
-from nodes.llm.chat import ModelOverrides, ModelUnavailable, chat_model, model_label
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, achat_model, model_label
 from nodes.llm.usage import BudgetExhausted, Meter, run_budget, summarise_usage
 from nodes.llm.writer import write_answer
 from nodes.progress import emit, thread_id_of
@@ -299,7 +299,7 @@ async def _model_answer(
     """The llm brain's short answer: (bullets or None, writer, failure notes, usage record)."""
     fallback = "the short answer is the templated one"
     try:
-        model = chat_model(ctx, "report", models)
+        model = await achat_model(ctx, "report", models)
     except ModelUnavailable as exc:
         note = f"report writer (model_unavailable): {exc}; {fallback}"
         return None, "templated (fallback: no report model)", [note], None

@@ -8,6 +8,7 @@ A role's model comes from, first to last: an instance or spec passed to `build_g
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Mapping
@@ -101,6 +102,17 @@ def chat_model(ctx: Context, role: Role, overrides: ModelOverrides | None = None
         if spec not in _CACHE:
             _CACHE[spec] = _init(spec)
         return _CACHE[spec]
+
+
+async def achat_model(
+    ctx: Context, role: Role, overrides: ModelOverrides | None = None
+) -> BaseChatModel:
+    """`chat_model` for async code: building a client (boto3 reads its data and config files)
+    runs in a thread, since `langgraph dev` refuses blocking calls on its event loop."""
+    chosen = (overrides or {}).get(role) or (overrides or {}).get("default")
+    if isinstance(chosen, BaseChatModel):
+        return chosen
+    return await asyncio.to_thread(chat_model, ctx, role, overrides)
 
 
 def _init(spec: str) -> BaseChatModel:
