@@ -1,16 +1,15 @@
 """The MiniLM encoder as an ONNX graph, run by onnxruntime: the same weights, half the time.
 
 `memory.embeddings` runs all-MiniLM-L6-v2 in numpy; numpy's BLAS spends ~16 ms on a short
-question here (small row counts are its weak spot), onnxruntime ~8 ms for the same products.
-This module writes the encoder out as a graph of standard ONNX operators (opset 17) from the
-numpy model's own arrays, which onnxruntime then reads in place (no second copy), so there is one
-source of truth for the weights (the checked safetensors file) and the two runtimes agree to
-~3e-7. Nothing is downloaded or cached on disk.
+question here (small row counts are its weak spot), onnxruntime ~8 ms for the same model.
+This module writes the encoder out as an ONNX graph (opset 17 and onnxruntime's fused BERT
+operators) from the numpy model's own arrays, which onnxruntime then reads in place (no second
+copy): one source of truth for the weights (the checked safetensors file), and the two runtimes
+agree to ~3e-7. Nothing is downloaded or cached on disk.
 """
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -20,6 +19,7 @@ if TYPE_CHECKING:
     from memory.embeddings import Vectors, _Bert, _Linear, _Norm
 
 _OPSET = 17  # LayerNormalization
+_MS = "com.microsoft"  # onnxruntime's own operators
 # Initializers with more numbers than this are handed to onnxruntime as the numpy arrays
 # themselves (`add_external_initializers`): no 90 MB serialised copy of the weights (~0.5 s).
 _INLINE = 16
@@ -63,62 +63,63 @@ class _GraphBuilder:
         bias = self.const(f"{prefix}.bias", norm.bias)
         return self.op("LayerNormalization", x, weight, bias, axis=-1, epsilon=float(norm.eps))
 
-    def linear(self, x: str, linear: _Linear, prefix: str) -> str:
+    def skip_norm(self, x: str, skip: str, linear: _Linear, norm: _Norm, prefix: str) -> str:
+        """norm(x @ weight + bias + skip): a dense layer, the residual and layer norm in one."""
         product = self.op("MatMul", x, self.const(f"{prefix}.weight", linear.weight))
-        return self.op("Add", product, self.const(f"{prefix}.bias", linear.bias))
+        return self.op(
+            "SkipLayerNormalization",
+            product,
+            skip,
+            self.const(f"{prefix}.norm.weight", norm.weight),
+            self.const(f"{prefix}.norm.bias", norm.bias),
+            self.const(f"{prefix}.bias", linear.bias),
+            domain=_MS,
+            epsilon=float(norm.eps),
+        )
 
 
 def encoder_graph(bert: _Bert) -> tuple[bytes, dict[str, npt.NDArray[Any]]]:
     """A serialised ONNX model: (ids, positions, mask) → mean-pooled token states (batch, 384).
 
-    Returned with its external initializers: name → array, to pass to the session.
-
-    Inputs: `ids` int64 (batch, length), `positions` int64 (length,) = 0..length-1, `mask`
-    float32 (batch, length) with 1 for real tokens. The layers mirror `_Bert.mean_pooled`.
+    Returned with its external initializers: name → array, to pass to the session. Inputs:
+    `ids` int64 (batch, length), `positions` int64 (length,) = 0..length-1, `mask` float32
+    (batch, length) with 1 for real tokens. The layers mirror `_Bert.mean_pooled`, written with
+    onnxruntime's fused BERT operators (com.microsoft `Attention`, `SkipLayerNormalization`,
+    `BiasGelu`: exact erf GELU), ~10% faster than the same graph in standard operators.
     """
     from onnx import TensorProto, helper
 
     g = _GraphBuilder()
     hidden = int(bert.word.shape[1])
-    size = hidden // bert.heads
-    one = g.const("one", np.float32(1))
     embedded = g.op(
         "Add",
         g.op("Gather", g.const("word", bert.word), "ids"),
         g.op("Gather", g.const("position", bert.position), "positions"),
     )
     x = g.norm(g.op("Add", embedded, g.const("token_type", bert.token_type[0])), bert.norm, "emb")
-    # Padding keys get a large negative score: no attention flows to them.
-    key_bias = g.op("Mul", g.op("Sub", one, "mask"), g.const("minus_inf", np.float32(-1e9)))
-    key_bias = g.op("Unsqueeze", key_bias, g.const("heads_and_rows", np.array([1, 2])))
-    split_heads = g.const("split_heads", np.array([0, 0, 3, bert.heads, size]))
-    join_heads = g.const("join_heads", np.array([0, 0, hidden]))
-    scale = g.const("scale", np.float32(1 / math.sqrt(size)))
-    half = g.const("half", np.float32(0.5))
-    inv_sqrt2 = g.const("inv_sqrt2", np.float32(1 / math.sqrt(2)))
+    # Attention's 2-D mask: padding keys get no attention.
+    keys = g.op("Cast", "mask", to=TensorProto.INT32)
     for i, layer in enumerate(bert.layers):
         p = f"layer{i}"
-        qkv = g.op("Reshape", g.linear(x, layer.qkv, f"{p}.qkv"), split_heads)
-        qkv = g.op("Transpose", qkv, perm=[2, 0, 3, 1, 4])  # (3, batch, heads, length, size)
-        q, k, v = (
-            g.op("Gather", qkv, g.const(f"{p}.part{j}", np.int64(j)), axis=0) for j in range(3)
+        qkv = layer.qkv
+        attended = g.op(
+            "Attention",
+            x,
+            g.const(f"{p}.qkv.weight", qkv.weight),
+            g.const(f"{p}.qkv.bias", qkv.bias),
+            keys,
+            domain=_MS,
+            num_heads=bert.heads,
         )
-        scores = g.op("Mul", g.op("MatMul", q, g.op("Transpose", k, perm=[0, 1, 3, 2])), scale)
-        weights = g.op("Softmax", g.op("Add", scores, key_bias), axis=-1)
-        context = g.op("Transpose", g.op("MatMul", weights, v), perm=[0, 2, 1, 3])
-        attended = g.linear(g.op("Reshape", context, join_heads), layer.attention_out, f"{p}.out")
-        x = g.norm(g.op("Add", attended, x), layer.attention_norm, f"{p}.attention_norm")
-        inner = g.linear(x, layer.ffn_in, f"{p}.ffn_in")
-        erf = g.op("Erf", g.op("Mul", inner, inv_sqrt2))
-        gelu = g.op("Mul", g.op("Mul", inner, half), g.op("Add", erf, one))
-        out = g.op("Add", g.linear(gelu, layer.ffn_out, f"{p}.ffn_out"), x)
-        x = g.norm(out, layer.ffn_norm, f"{p}.ffn_norm")
+        x = g.skip_norm(attended, x, layer.attention_out, layer.attention_norm, f"{p}.attention")
+        inner = g.op("MatMul", x, g.const(f"{p}.ffn_in.weight", layer.ffn_in.weight))
+        gelu = g.op("BiasGelu", inner, g.const(f"{p}.ffn_in.bias", layer.ffn_in.bias), domain=_MS)
+        x = g.skip_norm(gelu, x, layer.ffn_out, layer.ffn_norm, f"{p}.ffn")
     mask3 = g.op("Unsqueeze", "mask", g.const("last", np.array([-1])))
     rows = g.const("rows", np.array([1]))
     summed = g.op("ReduceSum", g.op("Mul", x, mask3), rows, keepdims=0)
-    count = g.op(
-        "Max", g.op("ReduceSum", "mask", rows, keepdims=1), g.const("tiny", np.float32(1e-9))
-    )
+    tiny = g.const("tiny", np.float32(1e-9))
+    count = g.op("Max", g.op("ReduceSum", "mask", rows, keepdims=1), tiny)
     g.nodes.append(helper.make_node("Div", [summed, count], ["pooled"]))
     graph = helper.make_graph(
         g.nodes,
@@ -131,7 +132,8 @@ def encoder_graph(bert: _Bert) -> tuple[bytes, dict[str, npt.NDArray[Any]]]:
         [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", hidden])],
         g.initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _OPSET)])
+    opsets = [helper.make_opsetid("", _OPSET), helper.make_opsetid(_MS, 1)]
+    model = helper.make_model(graph, opset_imports=opsets)
     model.ir_version = 8  # what onnxruntime releases since 1.14 read
     serialised: bytes = model.SerializeToString()
     return serialised, g.external
