@@ -30,6 +30,7 @@ import asyncio
 import hashlib
 import importlib.util
 import json
+import logging
 import math
 import os
 import threading
@@ -55,6 +56,7 @@ _INSTALL_HINT = (
 )
 
 Vectors = npt.NDArray[np.float32]
+logger = logging.getLogger(__name__)
 
 
 class EmbeddingsUnavailable(ValueError):
@@ -351,9 +353,15 @@ class MiniLM:
         bert = _Bert.from_safetensors(folder / "model.safetensors", config)
         encoder: _Encoder = bert
         if _resolve_runtime(self._runtime) == "onnxruntime":
-            from memory.minilm_onnx import OnnxEncoder
+            try:
+                from memory.minilm_onnx import OnnxEncoder
 
-            encoder = OnnxEncoder(bert)  # runs on the same arrays
+                encoder = OnnxEncoder(bert)  # runs on the same arrays
+            except Exception as exc:  # a broken install: same vectors from numpy, slower
+                if self._runtime != "auto":
+                    msg = f"onnxruntime cannot run the MiniLM here ({exc}); use runtime 'numpy'"
+                    raise EmbeddingsUnavailable(msg) from exc
+                logger.warning("onnxruntime cannot run the MiniLM (%s); using numpy", exc)
         return encoder, tokenizer, ThreadpoolController()
 
     def embed(self, texts: Sequence[str]) -> Vectors:

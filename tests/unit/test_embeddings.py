@@ -121,6 +121,25 @@ def test_auto_runs_onnxruntime_when_installed_and_numpy_otherwise(
         MiniLM(runtime="torch")  # type: ignore[arg-type]
 
 
+@needs_minilm
+def test_a_broken_onnxruntime_falls_back_to_numpy_unless_asked_for_by_name(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from memory import minilm_onnx
+
+    def broken(bert: object) -> None:
+        raise RuntimeError("illegal instruction, say")
+
+    monkeypatch.setattr(minilm_onnx, "OnnxEncoder", broken)
+    auto = MiniLM()
+    with caplog.at_level(logging.WARNING, logger="memory.embeddings"):
+        (vector,) = auto.embed(["hello world"])
+    assert auto.runtime == "numpy" and "illegal instruction, say" in caplog.text
+    np.testing.assert_allclose(vector, MiniLM(runtime="numpy").embed(["hello world"])[0])
+    with pytest.raises(EmbeddingsUnavailable, match="onnxruntime cannot run the MiniLM here"):
+        MiniLM(runtime="onnxruntime").embed(["hello world"])
+
+
 def test_gelu_matches_the_exact_erf_form() -> None:
     x = np.linspace(-8, 8, 4001, dtype=np.float32)
     exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.tolist()])
