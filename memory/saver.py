@@ -13,7 +13,9 @@ written with less work; `tests/integration/test_saver_fast_path.py` replays a de
 through both savers and compares everything they leave in Redis.
 - `aput`: one round trip instead of two. A Lua script writes the checkpoint document, its TTL
   if any, then the "latest" pointer; the pointer moves only once the document is written (as
-  upstream's two commands do), and no reader sees one without the other. A channel LangGraph
+  upstream's two commands do), and no reader sees one without the other.
+- Both send their commands through `_round_trip`: one write, one read of the replies, on a
+  pooled connection, packed by hiredis, without redis-py's pipeline machinery. A channel LangGraph
   did not update (not in `new_versions`) has the value it had at that version, so its JSON is
   reused from this thread's previous `aput` instead of being serialised again; plain data
   (versions, metadata) skips the serde's pre-processing walk.
@@ -30,11 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from langchain_core.runnables import RunnableConfig
@@ -53,7 +56,10 @@ from langgraph.checkpoint.redis.util import to_storage_safe_id, to_storage_safe_
 from langgraph.checkpoint.serde.types import _DeltaSnapshot
 from langgraph.types import Interrupt, Send
 from pydantic import BaseModel
-from redis.commands.core import AsyncScript
+from redis.asyncio import Redis as AsyncRedis
+from redis.connection import HiredisRespSerializer
+from redis.exceptions import NoScriptError, ResponseError
+from redis.utils import HIREDIS_AVAILABLE
 from ulid import ULID
 
 # Metadata keys upstream's `alist` turns into RediSearch filters; it raises on any other key.
@@ -84,6 +90,11 @@ redis.call('SET', KEYS[2], KEYS[1])
 if ARGV[3] ~= '' then redis.call('EXPIRE', KEYS[2], ARGV[3]) end
 return 1
 """
+PUT_CHECKPOINT_SHA = hashlib.sha1(PUT_CHECKPOINT_LUA.encode()).hexdigest()
+# Packs a command as redis-py's sync connections do with hiredis; None: the connection packs.
+_PACK: Callable[..., list[bytes]] | None = (
+    HiredisRespSerializer().pack if HIREDIS_AVAILABLE else None
+)
 
 # Threads (thread id, namespace) whose last written channel JSON is kept for reuse.
 CHANNEL_JSON_THREADS = 64
@@ -188,7 +199,6 @@ class FlotillaRedisSaver(AsyncRedisSaver):
         self._channel_json: OrderedDict[tuple[str, str], dict[str, tuple[Any, bytes]]] = (
             OrderedDict()
         )
-        self._put_script: AsyncScript | None = None
 
     async def aput(
         self,
@@ -264,17 +274,52 @@ class FlotillaRedisSaver(AsyncRedisSaver):
         ttl = None
         if self.ttl_config and "default_ttl" in self.ttl_config:
             ttl = int(self.ttl_config["default_ttl"] * 60)
-        if self._put_script is None:
-            self._put_script = self._redis.register_script(PUT_CHECKPOINT_LUA)
+        evalsha = ("EVALSHA", PUT_CHECKPOINT_SHA, 2, key, pointer, payload,
+                   str(ttl) if ttl else "", "" if ttl is None else str(ttl))  # fmt: skip
         try:
-            await self._put_script(
-                keys=[key, pointer],
-                args=[payload, str(ttl) if ttl else "", "" if ttl is None else str(ttl)],
-            )
+            (reply,) = await self._round_trip(evalsha)
+            if isinstance(reply, NoScriptError):  # a new or flushed server: load, then run
+                _, reply = await self._round_trip(("SCRIPT", "LOAD", PUT_CHECKPOINT_LUA), evalsha)
+            if isinstance(reply, Exception):
+                raise reply
         except asyncio.CancelledError:
             await self._aput_interrupted(document, checkpoint, metadata, stream_mode)
             raise
         return next_config
+
+    async def _round_trip(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Send `commands` in one write and read their replies: one round trip, with ~150 µs
+        less client work than a redis-py pipeline here (no pipeline object, no per-command
+        reply callbacks; hiredis packs). Error replies come back in the list as exceptions,
+        as `pipeline.execute(raise_on_error=False)` gives them. Connection errors are retried
+        as redis-py retries its commands (these are idempotent), then raised; a connection
+        left mid-reply (cancelled, say) is dropped, never reused.
+        """
+        pool = cast(AsyncRedis, self._redis).connection_pool  # cluster mode never comes here
+        conn = await pool.get_connection()
+        pack = _PACK or conn.pack_command
+        packed = [chunk for command in commands for chunk in pack(*command)]
+
+        async def attempt() -> list[Any]:
+            await conn.send_packed_command(packed)
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
+
+        async def reconnect(error: Exception) -> None:
+            await conn.disconnect()
+
+        try:
+            return await conn.retry.call_with_retry(attempt, reconnect)
+        except BaseException:
+            await conn.disconnect()
+            raise
+        finally:
+            await pool.release(conn)
 
     def _checkpoint_json(
         self,
@@ -419,19 +464,20 @@ class FlotillaRedisSaver(AsyncRedisSaver):
                 commands.append((key, orjson.dumps(write)))
             except TypeError:  # an id orjson cannot write: upstream's encoder may
                 return await super().aput_writes(config, writes, task_id, task_path)
-        pipeline = self._redis.pipeline(transaction=False)
-        for key, payload in commands:
-            pipeline.execute_command("JSON.SET", key, "$", payload)
+        batch: list[tuple[Any, ...]] = [
+            ("JSON.SET", key, "$", payload) for key, payload in commands
+        ]
         checkpoint_key = self._make_redis_checkpoint_key(thread_id, checkpoint_ns, checkpoint_id)
-        pipeline.execute_command("JSON.MERGE", checkpoint_key, "$", b'{"has_writes":true}')
+        batch.append(("JSON.MERGE", checkpoint_key, "$", b'{"has_writes":true}'))
         created = [key for key, _ in commands]
         zset_key = ""
         if self._key_registry:
             zset_key = self._key_registry.make_write_keys_zset_key(
                 thread_id, checkpoint_ns, checkpoint_id
             )
-            pipeline.zadd(zset_key, {key: idx for idx, key in enumerate(created)})
-        results = await pipeline.execute(raise_on_error=False)
+            scored = [part for idx, key in enumerate(created) for part in (idx, key)]
+            batch.append(("ZADD", zset_key, *scored))
+        results = await self._round_trip(*batch)
         merge_failed = False
         for result in results:
             if isinstance(result, Exception):

@@ -28,7 +28,6 @@ from langgraph.checkpoint.conformance.test_utils import (
 )
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.redis.aio import AsyncRedisSaver
-from redis.commands.core import AsyncScript
 
 from bench.memory_bench import INPUT, build_demo_shaped_graph
 from graph.builder import trust_only_our_models
@@ -261,7 +260,7 @@ async def test_a_cancelled_put_stores_what_upstream_stores_when_cancelled(
     threads = {name: f"{name}-{uuid.uuid4().hex}" for name in ("ours", "upstream")}
     checkpoint = generate_checkpoint(channel_values={"v": "x"}, channel_versions={"v": 1})
     async with _both(redis_server_url) as savers:
-        monkeypatch.setattr(AsyncScript, "__call__", cancelled)  # our one round trip
+        monkeypatch.setattr(FlotillaRedisSaver, "_round_trip", cancelled)  # our one round trip
         monkeypatch.setattr(savers["upstream"].checkpoints_index, "load", cancelled)
         for name, saver in savers.items():
             with pytest.raises(asyncio.CancelledError):
