@@ -13,16 +13,16 @@ written with less work; `tests/integration/test_saver_fast_path.py` replays a de
 through both savers and compares everything they leave in Redis.
 - `aput`: one round trip instead of two. A Lua script writes the checkpoint document, its TTL
   if any, then the "latest" pointer; the pointer moves only once the document is written (as
-  upstream's two commands do), and no reader sees one without the other.
-- Both send their commands through `_round_trip`: one write, one read of the replies, on a
-  pooled connection, packed by hiredis, without redis-py's pipeline machinery. A channel LangGraph
+  upstream's two commands do), and no reader sees one without the other. A channel LangGraph
   did not update (not in `new_versions`) has the value it had at that version, so its JSON is
   reused from this thread's previous `aput` instead of being serialised again; plain data
   (versions, metadata) skips the serde's pre-processing walk.
-- `aput_writes`: upstream's one pipeline, encoded with orjson directly (upstream builds a
-  redis-py JSON helper per command, which registers ~20 response callbacks each time).
-- `FlotillaRedisSerializer`: upstream's serde without three `import` statements per pydantic
-  object, about half the cost of serialising the state.
+- `aput_writes`: upstream's one round trip of commands, encoded with orjson directly (upstream
+  builds a redis-py JSON helper per command, which registers ~20 response callbacks each time).
+- Both send their commands through `_round_trip`: one write, one read of the replies, on a
+  pooled connection, packed by hiredis, without redis-py's pipeline machinery.
+- `FlotillaRedisSerializer`: upstream's serde without its `import` statements per value and
+  pydantic attribute misses, about half the cost of serialising the state.
 Cluster mode and values JSON cannot hold (upstream's msgpack path) go to upstream's methods.
 
 Only the async API is fixed: the project drives the saver from asyncio only.

