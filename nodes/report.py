@@ -69,8 +69,8 @@ def failures(
     return lines
 
 
-def subagent_rows(findings: list[Findings]) -> list[dict[str, Any]]:
-    """Per-subagent status for the CLI's JSON and the output schema."""
+def subagent_rows(findings: list[Findings], secrets: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """Per-subagent status for the CLI's JSON and the output schema (`secrets` redacted)."""
     return [
         {
             "task_id": f.task_id,
@@ -80,7 +80,7 @@ def subagent_rows(findings: list[Findings]) -> list[dict[str, Any]]:
             "pages": len(f.pages_visited),
             "tables": len(f.tables),
             "elapsed_s": f.elapsed_s,
-            "errors": [e.message for e in f.errors],
+            "errors": [redact(e.message, secrets) for e in f.errors],
         }
         for f in sorted(findings, key=lambda f: f.task_id)
     ]
@@ -352,7 +352,7 @@ async def report(
         "answer": "\n".join(written),
         "charts": [c.path for c in analysis.charts],
         "sources": sources(findings),
-        "subagents": subagent_rows(findings),
+        "subagents": subagent_rows(findings, secret_values()),
         "token_usage": summarise_usage(usage),
         "errors": failed,
     }

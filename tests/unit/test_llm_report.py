@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langgraph.runtime import Runtime
 
 from graph.context import Context
-from graph.models import Analysis, Fact, Findings, ModelUsage, Plan
+from graph.models import Analysis, Fact, Findings, ModelUsage, Plan, SubagentError
 from nodes.llm.writer import tidy
 from nodes.report import redact, render, report, secret_values
 from tests.fakes import ScriptedChatModel, ai_text, ai_tool_call, all_text, replies
@@ -197,6 +197,19 @@ async def test_secrets_a_model_was_tricked_into_writing_are_redacted(
     assert secret not in markdown and "another-fake-key" not in markdown
     assert "the key is [redacted]" in markdown
     assert secret not in update["answer"] and "[redacted]" in update["answer"]
+
+
+async def test_secrets_in_a_subagent_error_are_redacted_everywhere_the_run_reports_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "fake-aws-secret-0123456789"
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    findings = _findings()
+    error = SubagentError(where="p", kind="tool", message=f"page printed {secret}")
+    findings[0] = findings[0].model_copy(update={"errors": [error]})
+    update, markdown = await _report(_state(brain="offline", findings=findings), tmp_path)
+    assert secret not in markdown and secret not in str(update)
+    assert update["subagents"][0]["errors"] == ["page printed [redacted]"]
 
 
 def test_secret_values_are_the_secret_looking_variables_long_enough() -> None:
