@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 from typing_extensions import TypedDict
 
@@ -48,3 +48,6 @@ class BrowseTask(TypedDict):
     task: SiteTask
     question: str
     brain: str
+    # Tokens the run had spent when it fanned out: a branch resumed in a new process starts
+    # its budget from them (absent in sends checkpointed before this field existed).
+    usage: NotRequired[list[ModelUsage]]

@@ -13,7 +13,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -196,7 +196,9 @@ async def browser(
     subagent: Callable[[], Awaitable[Findings]]
     if state.get("brain") == "llm":
         try:
-            subagent, record = await llm_subagent(task, ctx, models, thread_id, progress)
+            subagent, record = await llm_subagent(
+                task, ctx, models, thread_id, progress, state.get("usage") or []
+            )
         except ModelUnavailable as exc:
             findings = _model_unavailable(task, exc)
             progress(findings.status, {"pages": 0, "errors": 1})
@@ -228,10 +230,15 @@ async def llm_subagent(
     models: ModelOverrides | None,
     thread_id: str,
     progress: Progress,
+    recorded: Sequence[ModelUsage] = (),
 ) -> tuple[Callable[[], Awaitable[Findings]], ModelUsage]:
-    """The llm subagent to run and its usage record; raises ModelUnavailable before starting."""
+    """The llm subagent to run and its usage record; raises ModelUnavailable before starting.
+
+    `recorded`: the run's usage when it fanned out, the budget's floor (a resumed run's
+    branches in a new process do not start from zero).
+    """
     model = await achat_model(ctx, "browser", models)
-    budget = run_budget(thread_id, ctx.max_run_tokens)
+    budget = run_budget(thread_id, ctx.max_run_tokens, recorded)
     meter = Meter(budget, node="browser", model=model_label(model), task_id=task.task_id)
 
     async def run() -> Findings:

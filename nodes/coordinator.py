@@ -151,7 +151,8 @@ def fan_out(state: ResearchState) -> list[Send] | str:
     if not plan.tasks:
         return "analyst"
     question, brain = state.get("question", ""), state.get("brain") or "offline"
+    usage = state.get("usage") or []
     return [
-        Send("browser", BrowseTask(task=task, question=question, brain=brain))
+        Send("browser", BrowseTask(task=task, question=question, brain=brain, usage=usage))
         for task in plan.tasks
     ]

@@ -122,6 +122,23 @@ async def test_branches_of_one_run_share_its_budget_seeded_from_state():
     assert other.spent == 0
 
 
+async def test_a_branch_resumed_in_a_new_process_starts_from_the_tokens_its_send_carried():
+    from graph.models import Plan, SiteTask
+    from nodes.browser import llm_subagent
+    from nodes.coordinator import fan_out
+
+    spent = [ModelUsage(node="coordinator", model="m", calls=1, input_tokens=100)]
+    task = SiteTask(task_id="site-1", url="http://a.example/", goal="prices")
+    sends = fan_out({"plan": Plan(tasks=[task]), "brain": "llm", "usage": spent})
+    assert isinstance(sends, list)
+    (send,) = sends
+    assert send.arg["usage"] == spent
+    # A new process: no budget for this thread yet; the branch alone knows what was spent.
+    ctx = Context(brain="llm", max_run_tokens=100)
+    await llm_subagent(task, ctx, {"browser": fake()}, "resumed-thread", lambda *_: None, spent)
+    assert run_budget("resumed-thread", 100).exhausted
+
+
 def test_usage_summary_per_node_and_total():
     records = [
         ModelUsage(node="browser", task_id="site-1", model="m1", calls=3, input_tokens=10),
