@@ -35,6 +35,7 @@ import math
 import os
 import threading
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
@@ -362,14 +363,15 @@ class MiniLM:
                     msg = f"onnxruntime cannot run the MiniLM here ({exc}); use runtime 'numpy'"
                     raise EmbeddingsUnavailable(msg) from exc
                 logger.warning("onnxruntime cannot run the MiniLM (%s); using numpy", exc)
-        return encoder, tokenizer, ThreadpoolController()
+        return encoder, tokenizer, ThreadpoolController() if encoder.runtime == "numpy" else None
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Mean-pooled, L2-normalised sentence vectors, one row per text.
 
-        One call at a time, on one BLAS thread: these products are small, and on a busy machine
+        One call at a time, on one thread: these products are small, and on a busy machine
         OpenBLAS threads waiting for each other made one sentence 13× slower (82 ms vs 1.1 s at
-        load 7 on 2 cores). The lock also keeps the thread limit's save/restore from interleaving.
+        load 7 on 2 cores). onnxruntime is set to one thread; numpy's BLAS is limited to one
+        here, and the lock keeps that limit's save/restore from interleaving.
         """
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         with self._lock:
@@ -382,7 +384,8 @@ class MiniLM:
                     self._failed = exc
                     raise
             encoder, tokenizer, threads = self._loaded
-            with threads.limit(limits=1, user_api="blas"):
+            one_thread = threads.limit(limits=1, user_api="blas") if threads else nullcontext()
+            with one_thread:
                 # Similar lengths together: less padding to compute.
                 order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
                 for start in range(0, len(order), self.batch_size):

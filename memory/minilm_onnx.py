@@ -162,10 +162,9 @@ class OnnxEncoder:
         options.enable_mem_pattern = False
         options.log_severity_level = 3  # warnings about the host's CPU are not the user's concern
         graph, weights = encoder_graph(bert)
-        # The session reads the arrays in place: they must outlive it.
-        self._weights = weights
         values = [onnxruntime.OrtValue.ortvalue_from_numpy(a) for a in weights.values()]
         options.add_external_initializers(list(weights), values)
+        # The session reads the arrays in place: they (held by their OrtValues) must outlive it.
         self._values = values
         self._session = onnxruntime.InferenceSession(
             graph, options, providers=["CPUExecutionProvider"]

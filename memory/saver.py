@@ -15,8 +15,7 @@ through both savers and compares everything they leave in Redis.
   if any, then the "latest" pointer; the pointer moves only once the document is written (as
   upstream's two commands do), and no reader sees one without the other. A channel LangGraph
   did not update (not in `new_versions`) has the value it had at that version, so its JSON is
-  reused from this thread's previous `aput` instead of being serialised again; plain data
-  (versions, metadata) skips the serde's pre-processing walk.
+  reused from this thread's previous `aput` instead of being serialised again.
 - `aput_writes`: upstream's one round trip of commands, encoded with orjson directly (upstream
   builds a redis-py JSON helper per command, which registers ~20 response callbacks each time).
 - Both send their commands through `_round_trip`: one write, one read of the replies, on a
@@ -33,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import math
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -98,26 +96,6 @@ _PACK: Callable[..., list[bytes]] | None = (
 
 # Threads (thread id, namespace) whose last written channel JSON is kept for reuse.
 CHANNEL_JSON_THREADS = 64
-
-
-def _plain_json(value: Any) -> bool:
-    """Whether `value` is plain JSON data: dicts with string keys, lists, strings, ints, bools,
-    finite floats and None, nothing else (not even subclasses or tuples).
-
-    The Redis serde's pre-processing returns such data unchanged and orjson writes it without
-    its `default` hook, so `orjson.dumps(value)` is byte for byte what the serde writes, and
-    parsing that back gives `value` again.
-    """
-    kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
-        return True
-    if kind is float:
-        return math.isfinite(value)
-    if kind is dict:
-        return all(type(k) is str and _plain_json(v) for k, v in value.items())
-    if kind is list:
-        return all(_plain_json(v) for v in value)
-    return False
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -269,7 +247,7 @@ class FlotillaRedisSaver(AsyncRedisSaver):
             payload = orjson.dumps(document)
         except TypeError:  # metadata orjson cannot write: upstream's encoder may
             return await super().aput(config, checkpoint, metadata, new_versions, stream_mode)
-        key = self._make_redis_checkpoint_key_cached(thread_id, checkpoint_ns, checkpoint_id)
+        key = self._make_redis_checkpoint_key(thread_id, checkpoint_ns, checkpoint_id)
         pointer = self._make_redis_checkpoint_latest_key(thread_id, checkpoint_ns)
         ttl = None
         if self.ttl_config and "default_ttl" in self.ttl_config:
@@ -365,13 +343,10 @@ class FlotillaRedisSaver(AsyncRedisSaver):
                 written[channel] = (version, data)
             values[channel] = orjson.Fragment(data)
         rest = {k: v for k, v in checkpoint.items() if k != "channel_values"}
-        if _plain_json(rest):
-            parsed = rest  # what upstream's serialise-and-parse-back would give
-        else:
-            type_, data = self.serde.dumps_typed(rest)
-            if type_ != "json":
-                return None
-            parsed = orjson.loads(data)
+        type_, data = self.serde.dumps_typed(rest)
+        if type_ != "json":
+            return None
+        parsed = orjson.loads(data)
         body: dict[str, Any] = {"type": "json"}
         for k in checkpoint:
             body[k] = values if k == "channel_values" else parsed[k]
@@ -383,15 +358,6 @@ class FlotillaRedisSaver(AsyncRedisSaver):
         while len(self._channel_json) > CHANNEL_JSON_THREADS:
             self._channel_json.popitem(last=False)
         return body
-
-    def _dump_metadata(self, metadata: CheckpointMetadata) -> str:
-        """Upstream's metadata JSON; plain metadata skips the serde's pre-processing walk."""
-        if _plain_json(metadata):
-            try:
-                return orjson.dumps(metadata).decode().replace("\\u0000", "")
-            except TypeError:  # an integer past 64 bits: upstream's path decides
-                pass
-        return super()._dump_metadata(metadata)
 
     async def _aput_interrupted(
         self,
@@ -457,7 +423,7 @@ class FlotillaRedisSaver(AsyncRedisSaver):
                 "type": type_,
                 "blob": self._encode_blob(blob),
             }
-            key = self._make_redis_checkpoint_writes_key_cached(
+            key = self._make_redis_checkpoint_writes_key(
                 thread_id, checkpoint_ns, checkpoint_id, task_id, write_idx
             )
             try:
@@ -499,14 +465,11 @@ class FlotillaRedisSaver(AsyncRedisSaver):
             await self._expire_best_effort([*created, *([zset_key] if zset_key else [])], ttl)
 
     async def _expire_best_effort(self, keys: list[str], ttl: int) -> None:
-        """EXPIRE each key, as upstream does one by one with retries: pipelined first, then
-        upstream's retrying EXPIRE for any key that failed. Never raises."""
+        """EXPIRE each key, as upstream does one by one with retries: in one round trip first,
+        then upstream's retrying EXPIRE for any key that failed. Never raises."""
         failed = keys
         try:
-            pipeline = self._redis.pipeline(transaction=False)
-            for key in keys:
-                pipeline.expire(key, ttl)
-            results = await pipeline.execute(raise_on_error=False)
+            results = await self._round_trip(*[("EXPIRE", key, ttl) for key in keys])
             failed = [k for k, r in zip(keys, results, strict=True) if isinstance(r, Exception)]
         except Exception:
             pass
