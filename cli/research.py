@@ -242,10 +242,12 @@ def check_models(ctx: Context) -> None:
 
     Raises `ModelUnavailable` before anything starts, rather than after the plan.
     """
+    if ctx.brain != "llm":
+        return
     from nodes.llm.chat import ROLES, ModelUnavailable, configured_spec
 
     missing = [role for role in ROLES if not configured_spec(ctx, role)]
-    if ctx.brain == "llm" and missing:
+    if missing:
         msg = (
             f"the llm brain needs a model for the {', '.join(missing)}: pass --model "
             "provider:model (or --role-model ROLE=SPEC; env FLOTILLA_MODEL), provide AWS "

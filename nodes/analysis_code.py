@@ -8,6 +8,7 @@ from `generate_analysis_code`. The driver's last stdout line is the summary as J
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 #: File name the runtime module must have inside the sandbox work dir.
@@ -44,6 +45,8 @@ def generate_analysis_code(
     return _DRIVER.format(manifest_path=manifest_path, out_dir=out_dir, runtime_dir=runtime_dir)
 
 
+@functools.cache
 def runtime_source() -> str:
-    """Source text of `analysis_runtime.py`, to be written into the sandbox work dir."""
+    """Source text of `analysis_runtime.py`, to be written into the sandbox work dir (read once
+    per process: every analyst attempt writes it)."""
     return (Path(__file__).with_name(RUNTIME_FILENAME)).read_text(encoding="utf-8")

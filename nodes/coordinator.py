@@ -7,6 +7,7 @@ With `Context.approve_plan` a person reviews the plan before any browser starts.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langgraph.func import task
@@ -38,7 +39,7 @@ async def coordinator(
     if runtime.store is not None and question:
         insights = await recall(runtime.store, ctx.memory_namespace, question, limit=5)
         recalled = [f"{i.claim} (from run {i.thread_id}, {i.date})" for i in insights]
-    brain = choose_brain(ctx, models)
+    brain = await asyncio.to_thread(choose_brain, ctx, models)  # may stat ~/.aws/credentials
     plan = plan_tasks(question, urls, max_subagents=ctx.max_subagents, first=first)
     plan.recalled = recalled
     errors = [] if question else ["no question was given: nothing to research"]

@@ -13,6 +13,13 @@ command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
 dpkg-query -W -f='${Status}' libseccomp2 2>/dev/null | grep -q 'ok installed' || missing+=(libseccomp2)
 # The security suites build network namespaces with `ip`.
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+# A bare Debian has python3 without venv/ensurepip (or no python3 at all).
+PY=${PYTHON:-python3}
+if ! command -v "$PY" >/dev/null 2>&1; then
+  missing+=(python3 python3-venv)
+elif ! "$PY" -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then
     echo "setup: need Debian packages: ${missing[*]} (run as root, or: sudo apt-get install -y ${missing[*]})" >&2
@@ -24,10 +31,9 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
+if [ ! -x .venv/bin/pip ]; then # (a venv made without ensurepip has python but no pip)
   echo "setup: creating .venv"
-  "$PY" -m venv .venv
+  "$PY" -m venv --clear .venv
 fi
 stamp=.venv/.flotilla-installed
 # The packages come from pyproject.toml and the pinned extras below: a change to either reinstalls.
