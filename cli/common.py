@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
 from typing import Any
 
-from graph.context import Context
+from graph.context import ROLES, Context
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_SERVICE = 0, 1, 2, 3
 
 BRAINS = ("auto", "offline", "llm")
-# The roles a model can be chosen for: the Context fields `<role>_model`.
-ROLES = tuple(
-    f.name.removesuffix("_model")
-    for f in dataclasses.fields(Context)
-    if f.name.endswith("_model") and f.name != "model"
-)
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:

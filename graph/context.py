@@ -10,6 +10,9 @@ from typing import Annotated, Literal
 # goes on the type (as the templates put it) and into the served JSON schema (json_schema_extra).
 MODEL_CHOICE = {"__template_metadata__": {"kind": "llm"}}
 ModelChoice = Annotated[str, MODEL_CHOICE]
+# The roles a model can be chosen for: each has a Context field `<role>_model`.
+Role = Literal["coordinator", "browser", "analyst", "report"]
+ROLES: tuple[Role, ...] = ("coordinator", "browser", "analyst", "report")
 
 
 def _model_extra(*nodes: str) -> dict[str, object]:
@@ -51,7 +54,7 @@ class Context:
             "(e.g. bedrock_converse:us.anthropic.claude-sonnet-4-5-20250929-v1:0, "
             "ollama:llama3.1). Env FLOTILLA_MODEL. Empty: Amazon Bedrock when AWS credentials "
             "are present, else none (the offline brain runs).",
-            "json_schema_extra": _model_extra("coordinator", "browser", "analyst", "report"),
+            "json_schema_extra": _model_extra(*ROLES),
         },
     )
     coordinator_model: ModelChoice = _role_model("coordinator", "plans (structured output)")

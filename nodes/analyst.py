@@ -31,8 +31,8 @@ from graph.state import ResearchState
 from nodes.analysis_code import generate_analysis_code, runtime_source
 from nodes.artifacts import run_dir, write_artifact
 from nodes.llm.analyst import Progress, run_llm_analysis
-from nodes.llm.chat import ModelOverrides, ModelUnavailable, achat_model, model_label
-from nodes.llm.usage import Meter, run_budget
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
+from nodes.llm.usage import Meter
 from nodes.progress import emit, thread_id_of
 from sandbox.interpreter import (
     CodeSession,
@@ -253,16 +253,15 @@ async def analyst(
     model, meter, unavailable = None, None, None
     if state.get("brain") == "llm":
         try:
-            model = await achat_model(ctx, "analyst", models)
+            model, meter = await metered_model(
+                ctx, "analyst", models, thread_id, state.get("usage") or []
+            )
         except ModelUnavailable as exc:
             unavailable = SubagentError(
                 where="analyst",
                 kind="model_unavailable",
                 message=f"{exc}; the offline analysis code ran instead",
             )
-        else:
-            budget = run_budget(thread_id, ctx.max_run_tokens, state.get("usage") or [])
-            meter = Meter(budget, node="analyst", model=model_label(model))
     analysis = await run_analysis(
         state.get("question", ""),
         state.get("findings") or [],

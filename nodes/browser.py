@@ -26,8 +26,7 @@ from graph.context import Context
 from graph.models import Findings, ModelUsage, SiteTask, SubagentError
 from graph.state import BrowseTask
 from nodes.artifacts import run_dir
-from nodes.llm.chat import ModelOverrides, ModelUnavailable, achat_model, model_label
-from nodes.llm.usage import Meter, run_budget
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.offline_browse import Collected, Progress, build_findings, explore, refused_findings
 from nodes.progress import emit, thread_id_of
 from sandbox.browser import BrowserSession, browser_sandbox
@@ -237,9 +236,9 @@ async def llm_subagent(
     `recorded`: the run's usage when it fanned out, the budget's floor (a resumed run's
     branches in a new process do not start from zero).
     """
-    model = await achat_model(ctx, "browser", models)
-    budget = run_budget(thread_id, ctx.max_run_tokens, recorded)
-    meter = Meter(budget, node="browser", model=model_label(model), task_id=task.task_id)
+    model, meter = await metered_model(
+        ctx, "browser", models, thread_id, recorded, task_id=task.task_id
+    )
 
     async def run() -> Findings:
         # Imported here, so offline runs never load the tools' langchain-community import.

@@ -18,9 +18,8 @@ from graph.context import Context
 from graph.models import ModelUsage, Plan, RefusedTarget, SiteTask
 from graph.state import BrowseTask, ResearchState
 from memory.insights import recall
-from nodes.llm.chat import ModelOverrides, ModelUnavailable, achat_model, choose_brain, model_label
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, choose_brain, metered_model
 from nodes.llm.planner import failure, offline_fallback, plan_with_model
-from nodes.llm.usage import Meter, run_budget
 from nodes.planning import bounded_fields, next_task_number, plan_tasks, refusal
 from nodes.progress import emit, thread_id_of
 
@@ -95,11 +94,9 @@ async def model_plan(
     passed as they are.
     """
     try:
-        model = await achat_model(ctx, "coordinator", models)
+        model, meter = await metered_model(ctx, "coordinator", models, thread_id, spent or [])
     except ModelUnavailable as exc:
         return offline_fallback(question, urls, recalled, ctx, first, failure(exc)), []
-    budget = run_budget(thread_id, ctx.max_run_tokens, spent or [])
-    meter = Meter(budget, node="coordinator", model=model_label(model))
     plan = await plan_with_model(question, urls, recalled, ctx, model, meter, first)
     return plan, [meter.record]
 

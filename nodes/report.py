@@ -24,8 +24,8 @@ from graph.context import Context
 from graph.models import Analysis, Findings, ModelUsage, Plan
 from graph.state import ResearchState
 from nodes.artifacts import run_dir
-from nodes.llm.chat import ModelOverrides, ModelUnavailable, achat_model, model_label
-from nodes.llm.usage import BudgetExhausted, Meter, run_budget, summarise_usage
+from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
+from nodes.llm.usage import BudgetExhausted, summarise_usage
 from nodes.llm.writer import write_answer
 from nodes.progress import emit, thread_id_of
 
@@ -299,13 +299,13 @@ async def _model_answer(
     """The llm brain's short answer: (bullets or None, writer, failure notes, usage record)."""
     fallback = "the short answer is the templated one"
     try:
-        model = await achat_model(ctx, "report", models)
+        model, meter = await metered_model(
+            ctx, "report", models, thread_id, state.get("usage") or []
+        )
     except ModelUnavailable as exc:
         note = f"report writer (model_unavailable): {exc}; {fallback}"
         return None, "templated (fallback: no report model)", [note], None
-    label = model_label(model)
-    budget = run_budget(thread_id, ctx.max_run_tokens, state.get("usage") or [])
-    meter = Meter(budget, node="report", model=label)
+    label = meter.record.model
     analysis = state.get("analysis") or Analysis()
     try:
         bullets = await write_answer(

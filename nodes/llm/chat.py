@@ -11,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
 from langchain_core.language_models import BaseChatModel
 
-from graph.context import Context
-
-Role = Literal["coordinator", "browser", "analyst", "report"]
-ROLES: tuple[Role, ...] = ("coordinator", "browser", "analyst", "report")
+from graph.context import ROLES, Context, Role
+from graph.models import ModelUsage
+from nodes.llm.usage import Meter, run_budget
 
 # What `build_graph(models=...)` takes: per role (or "default"), an instance or a spec.
 ModelOverrides = Mapping[str, BaseChatModel | str]
@@ -113,6 +112,22 @@ async def achat_model(
     if isinstance(chosen, BaseChatModel):
         return chosen
     return await asyncio.to_thread(chat_model, ctx, role, overrides)
+
+
+async def metered_model(
+    ctx: Context,
+    role: Role,
+    overrides: ModelOverrides | None,
+    thread_id: str,
+    recorded: Iterable[ModelUsage] = (),
+    *,
+    task_id: str = "",
+) -> tuple[BaseChatModel, Meter]:
+    """The role's model and a meter holding its calls to the run's token budget (at least
+    what `recorded` says was spent). Raises `ModelUnavailable` when the role has no model."""
+    model = await achat_model(ctx, role, overrides)
+    budget = run_budget(thread_id, ctx.max_run_tokens, recorded)
+    return model, Meter(budget, node=role, model=model_label(model), task_id=task_id)
 
 
 def _init(spec: str) -> BaseChatModel:
