@@ -30,7 +30,7 @@ from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentEr
 from nodes.browser import artifacts_dir, run_subagent
 from nodes.llm.chat import model_label
 from nodes.llm.fence import UNTRUSTED_RULES, bound
-from nodes.llm.tools import SUBMIT_TOOL, Submission, Toolbox, page_key
+from nodes.llm.tools import SUBMIT_TOOL, SubmitFindingsInput, Toolbox, page_key
 from nodes.llm.usage import BudgetExhausted, Meter
 from nodes.offline_browse import Collected, Progress, build_findings, refused_findings
 from sandbox.browser import BrowserSession
@@ -161,10 +161,10 @@ class LlmBrain:
         # A model that answers in prose instead of submitting: the prose is its summary.
         text = reply.text.strip()
         if text:
-            toolbox.submission = Submission(summary=text, key_facts=[])
+            toolbox.submission = SubmitFindingsInput(summary=text, key_facts=[])
 
     async def _accept(
-        self, submission: Submission, policy: EgressPolicy, collected: Collected
+        self, submission: SubmitFindingsInput, policy: EgressPolicy, collected: Collected
     ) -> None:
         """Check the model's answer: facts from visited pages only, no off-policy links."""
         visited = {page_key(url) for url in collected.pages}

@@ -117,14 +117,6 @@ class SubmitFindingsInput(BaseModel):
     )
 
 
-@dataclass
-class Submission:
-    """What the model submitted, unvalidated (the loop validates it)."""
-
-    summary: str
-    key_facts: list[FactIn]
-
-
 class _SelectorInput(BaseModel):
     selector: str = Field(description="CSS selector of the input field, e.g. 'input[name=q]'.")
     text: str = Field(description="Text to type into it.")
@@ -169,7 +161,7 @@ class Toolbox:
     ctx: Context
     artifacts: Path
     on_event: ToolEvent = lambda step, fields: None
-    submission: Submission | None = field(default=None, init=False)
+    submission: SubmitFindingsInput | None = field(default=None, init=False)
     screenshots: list[ArtifactRef] = field(default_factory=list, init=False)
     _landed: set[str] = field(default_factory=set, init=False)
     _unread: dict[str, tuple[str, str]] = field(default_factory=dict, init=False)  # key: url, html
@@ -333,7 +325,7 @@ class Toolbox:
     async def submit_findings(self, summary: str, key_facts: list[Any] | None = None) -> str:
         """Keep the model's answer; the loop validates it and ends."""
         facts = [f if isinstance(f, FactIn) else FactIn.model_validate(f) for f in key_facts or []]
-        self.submission = Submission(summary=summary, key_facts=facts)
+        self.submission = SubmitFindingsInput(summary=summary, key_facts=facts)
         return "Findings received."
 
     # Bookkeeping.
