@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,17 +122,53 @@ async def sandbox(*, repeats: int) -> list[Result]:
     for tier in tiers:
         for preload in ((), PRELOAD):
             label = "+ pandas, pyplot" if preload else "bare"
-            r = Result("sandbox", f"{tier}: cold start → print(1), {label}", "s")
+            how = ", restored from a snapshot" if tier == "gvisor" and preload else ""
+            r = Result("sandbox", f"{tier}: cold start → print(1), {label}{how}", "s")
             r.samples = [await _cold_print(tier, preload) for _ in range(repeats)]
             medians[tier, bool(preload)] = r.median()
             r.anchor = "" if preload else FIRECRACKER
             results.append(r)
-    for tier in tiers[:-1]:
-        ratio = Result("sandbox", f"{tier}/none, + pandas, pyplot (median ratio)", "×")
-        ratio.samples = [medians[tier, True] / medians["none", True]]
+    ratios = {tier: medians[tier, True] for tier in tiers[:-1]}
+    if "gvisor" in tiers:
+        results += await _gvisor_snapshots(repeats)
+        ratios["gvisor, booted (snapshots off)"] = results[-1].median()
+    for name, median in ratios.items():
+        ratio = Result("sandbox", f"{name}/none, + pandas, pyplot (median ratio)", "×")
+        ratio.samples = [median / medians["none", True]]
         ratio.anchor = "issue target ≤ 1.5×"
         results.append(ratio)
     return results
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+async def _gvisor_snapshots(repeats: int) -> list[Result]:
+    """What the preloaded gVisor rows above owe to snapshots: the one-time image build, and the
+    same start booted and importing through the sentry instead (last row)."""
+    first = Result(
+        "sandbox", "gvisor: first session, empty image store (boot, checkpoint, restore)", "s"
+    )
+    first.anchor = "once per layout (runsc, Python, packages, preload)"
+    for _ in range(max(1, repeats // 3)):
+        with tempfile.TemporaryDirectory() as store, _env(FLOTILLA_SNAPSHOT_DIR=store):
+            first.samples.append(await _cold_print("gvisor", PRELOAD))
+    booted = Result("sandbox", "gvisor: cold start → print(1), + pandas, pyplot, booted", "s")
+    booted.anchor = "FLOTILLA_GVISOR_SNAPSHOTS=0"
+    with _env(FLOTILLA_GVISOR_SNAPSHOTS="0"):
+        booted.samples = [await _cold_print("gvisor", PRELOAD) for _ in range(repeats)]
+    return [first, booted]
 
 
 def redis_cycle(*, repeats: int) -> list[Result]:

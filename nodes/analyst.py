@@ -41,7 +41,7 @@ from sandbox.interpreter import (
     SandboxUnavailable,
     open_session,
 )
-from sandbox.pool import default_pool
+from sandbox.pool import DEFAULT_PRELOAD, default_pool
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,9 @@ async def _session(ctx: Context, limits: SandboxLimits) -> AsyncIterator[CodeSes
         async with pool.session() as session:
             yield session
     else:
-        async with open_session(tier=ctx.sandbox_tier, limits=limits) as session:
+        # Preloaded like the pool's: a gVisor session then restores a snapshot that already
+        # imported pandas and matplotlib instead of importing them through the sentry.
+        async with open_session(ctx.sandbox_tier, limits, preload=DEFAULT_PRELOAD) as session:
             yield session
 
 

@@ -14,6 +14,7 @@ import errno
 import importlib
 import io
 import json
+import math
 import os
 import resource
 import signal
@@ -81,10 +82,14 @@ class _Capped(io.TextIOBase):
         return "".join(self.parts)
 
 
-def _apply_limits(cfg: dict[str, Any]) -> None:
-    """Set rlimits; SIGXFSZ is ignored so oversize writes raise OSError(EFBIG) instead."""
+def _apply_limits(cfg: dict[str, Any], *, cpu_spent: int = 0) -> None:
+    """Set rlimits; SIGXFSZ is ignored so oversize writes raise OSError(EFBIG) instead.
+
+    ``cpu_spent``: CPU seconds already on this process's clock that are not the session's
+    (a restored template's imports), added to the CPU limit.
+    """
     mib = 1 << 20
-    cpu = int(cfg["cpu_time_s"])
+    cpu = int(cfg["cpu_time_s"]) + cpu_spent
     wanted = {
         resource.RLIMIT_CPU: (cpu, cpu + 1),
         resource.RLIMIT_AS: (cfg["memory_mb"] * mib,) * 2,
@@ -193,16 +198,41 @@ def _preload(modules: list[str]) -> str | None:
     return None
 
 
+def _reseed() -> None:
+    """Fresh seeds for the RNGs a snapshot froze: every restored session starts from one image."""
+    import random
+
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     proto_in, proto_out, capture = _redirect_std_fds()
-    _apply_limits(cfg)
+    template = bool(cfg.get("template"))
+    if not template:
+        _apply_limits(cfg)
     for var in ("XDG_CACHE_HOME", "MPLCONFIGDIR"):  # keep tool caches out of the work dir
         if os.environ.get(var):
             os.makedirs(os.environ[var], exist_ok=True)
     sys.path.insert(0, os.getcwd())
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
-    _send(proto_out, {"ready": True, "preload_error": _preload(cfg.get("preload", []))})
+    hello = {"ready": True, "preload_error": _preload(cfg.get("preload", []))}
+    if template:
+        # A snapshot template: the host checkpoints it while it waits here, and each session
+        # restored from that image resumes here with its own limits.
+        _send(proto_out, {**hello, "template": True})
+        request = _recv(proto_in)
+        if request is None:
+            return
+        cfg = request["configure"]
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        _apply_limits(cfg, cpu_spent=math.ceil(usage.ru_utime + usage.ru_stime))
+        _reseed()
+        hello = {"ready": True, "preload_error": None}
+    _send(proto_out, hello)
     while (request := _recv(proto_in)) is not None:
         reply = _execute(request["code"], namespace, limit=cfg["output_bytes"], capture=capture)
         _send(proto_out, reply)

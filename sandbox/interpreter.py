@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import ctypes
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ import signal
 import struct
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -39,18 +41,19 @@ from typing import BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from sandbox import seccomp
+from sandbox import seccomp, snapshot
 
 logger = logging.getLogger(__name__)
 
 LimitName = Literal["wall_time", "cpu_time", "memory", "file_size", "disk", "processes", "output"]
 
 KNOWN_TIERS = ("gvisor", "bwrap", "none")
-# What "auto" tries, in order; the first tier whose probe passes wins. bwrap (namespaces +
-# seccomp) comes first: on a machine without KVM or systrap, gVisor runs on its ptrace platform
-# and took 2x bwrap's time for the demo's analysis (6.8 s vs 3.4 s) and 1.7-2.4x an unisolated
-# start with pandas + matplotlib, over the 1.5x budget. Ask for "gvisor" by name to get it.
-AUTO_ORDER = ("bwrap", "gvisor")
+# What "auto" tries, in order; the first tier whose probe passes wins. gVisor first: the code
+# never talks to the host kernel. Its sessions with a preload are restored from a snapshot
+# (sandbox/snapshot.py), which starts them faster than an unisolated import of pandas +
+# matplotlib; what it still costs is syscalls (~60 us each on the ptrace platform, where bwrap's
+# are native), e.g. FreeType reading glyphs while charts are drawn. bwrap where runsc cannot run.
+AUTO_ORDER = ("gvisor", "bwrap")
 GVISOR_PLATFORM = os.environ.get("FLOTILLA_GVISOR_PLATFORM", "ptrace")
 _INSTALL_HINT = {
     "bwrap": "install bubblewrap (Debian: `apt-get install bubblewrap`) and allow user namespaces",
@@ -62,6 +65,7 @@ _DRIVER_SOURCE = (Path(__file__).with_name("_driver.py")).read_text()
 _SANDBOX_WORK = "/work"
 _VENV_MOUNT = "/opt/flotilla-venv"
 _UID_BASE, _UID_SPAN = 200_000, 100_000
+_SNAPSHOT_UID = _UID_BASE  # the uid gVisor templates (so every restored session) run as
 _START_TIMEOUT_S = 60.0
 _STDERR_TAIL = 4_000
 _THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -305,9 +309,16 @@ def _gvisor_rootfs(root: Path, mounts: list[dict[str, object]]) -> None:
 
 
 def _gvisor_argv(
-    *, base: Path, work: Path, uid: int, command: Sequence[str], tmp_mb: int = 64
+    *,
+    base: Path,
+    work: Path,
+    uid: int,
+    command: Sequence[str],
+    tmp_mb: int = 64,
+    image: Path | None = None,
 ) -> list[str]:
-    """Write an OCI bundle under ``base`` and return the ``runsc run`` command line for it."""
+    """Write an OCI bundle under ``base``; return the ``runsc run`` command line for it, or the
+    ``runsc restore`` one when ``image`` is a checkpoint of the same layout."""
     bundle, state = base / "bundle", base / "runsc"
     mounts = _gvisor_mounts(work, tmp_mb)
     (bundle / "rootfs").mkdir(parents=True)
@@ -333,17 +344,41 @@ def _gvisor_argv(
         "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]},
     }
     (bundle / "config.json").write_text(json.dumps(spec))
-    return [
-        "runsc",
-        "--root",
-        str(state),
-        "--network=none",
-        f"--platform={GVISOR_PLATFORM}",
-        "run",
-        "--bundle",
-        str(bundle),
-        f"flotilla-{base.name}",
-    ]
+    verb = ["run"] if image is None else ["restore", "--image-path", str(image)]
+    runsc = ["runsc", "--root", str(state), "--network=none", f"--platform={GVISOR_PLATFORM}"]
+    return [*runsc, *verb, "--bundle", str(bundle), _container_id(base)]
+
+
+def _container_id(base: Path) -> str:
+    return f"flotilla-{base.name}"
+
+
+def _snapshot_material(preload: Sequence[str], tmp_mb: int) -> dict[str, object]:
+    """Everything a template's image depends on; a change to any of it means a new image."""
+
+    def stamp(path: str) -> list[object]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return [path, None]
+        return [path, st.st_size, st.st_mtime_ns]
+
+    paths = sysconfig.get_paths()
+    code_dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
+    libs = ["/usr/lib", f"/usr/lib/{sysconfig.get_config_var('MULTIARCH') or ''}"]
+    return {
+        "format": 1,
+        "runsc": stamp(shutil.which("runsc") or "runsc"),
+        "platform": GVISOR_PLATFORM,
+        "python": [str(p) for p in _python_layout()],
+        "code": [stamp(d) for d in sorted(code_dirs)],
+        "system": [stamp(d) for d in libs] + [stamp(f"/etc/{n}") for n in _ETC_FILES],
+        "driver": hashlib.sha256(_DRIVER_SOURCE.encode()).hexdigest(),
+        "env": _sandbox_env(),
+        "preload": list(preload),
+        "tmp_mb": tmp_mb,
+        "uid": _SNAPSHOT_UID,
+    }
 
 
 @dataclass
@@ -361,12 +396,22 @@ class _Launch:
 
 
 def _launch(
-    tier: str, *, base: Path, work: Path, uid: int | None, command: Sequence[str], tmp_mb: int
+    tier: str,
+    *,
+    base: Path,
+    work: Path,
+    uid: int | None,
+    command: Sequence[str],
+    tmp_mb: int,
+    image: Path | None = None,
 ) -> _Launch:
-    """The command line that runs ``command`` (a path inside the jail) in ``tier``."""
+    """The command line that runs ``command`` (a path inside the jail) in ``tier``, or for
+    gVisor, restores ``image`` instead."""
     if tier == "gvisor":
         assert uid is not None
-        argv = _gvisor_argv(base=base, work=work, uid=uid, command=command, tmp_mb=tmp_mb)
+        argv = _gvisor_argv(
+            base=base, work=work, uid=uid, command=command, tmp_mb=tmp_mb, image=image
+        )
         return _Launch(argv, syscall_filter="gvisor")
     fd = seccomp.filter_fd()
     argv = _bwrap_argv(work=work, uid=uid, command=command, seccomp_fd=fd, tmp_mb=tmp_mb)
@@ -445,7 +490,7 @@ def _pick_uid(tier: str) -> int | None:
     /work files as it. Rootless bwrap maps to 65534 itself (None)."""
     if tier == "none" or (tier == "bwrap" and os.geteuid() != 0):
         return None
-    return _UID_BASE + secrets.randbelow(_UID_SPAN)
+    return _UID_BASE + 1 + secrets.randbelow(_UID_SPAN - 1)
 
 
 # --- work-dir file access (host side, never follows symlinks) -------------------------------
@@ -574,22 +619,31 @@ class _ProcessSession:
     ended: str | None = None
     syscall_filter: SyscallFilter = "none"
     work_mounted: bool = False
+    restored: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def work(self) -> Path:
         return self.base / "work"
 
-    def _prepare(self, preload: Sequence[str]) -> _Launch:
-        """Make the work dir and the tier's command line (blocking file work; run in a thread)."""
-        self.uid = _pick_uid(self.tier)
+    def _prepare(
+        self, preload: Sequence[str], *, template: bool = False, image: Path | None = None
+    ) -> _Launch:
+        """Make the work dir and the tier's command line (blocking file work; run in a thread).
+
+        ``template`` boots a snapshot template; ``image`` restores one (gVisor only).
+        """
+        snap = template or image is not None
+        self.uid = _SNAPSHOT_UID if snap else _pick_uid(self.tier)
         self.work.mkdir()
-        if self.tier != "none" and os.geteuid() == 0:
+        if self.tier != "none" and os.geteuid() == 0 and not template:
             self.work_mounted = _mount_tmpfs(self.work, self.limits.work_mb)
         if self.uid is not None:
             os.chown(self.work, self.uid, self.uid)
             self.work.chmod(0o700)
         cfg = {**self.limits.model_dump(), "preload": list(preload)}
+        if snap:
+            cfg = {"template": True, "preload": list(preload)}
         if self.tier == "none":
             return _Launch([sys.executable, "-I", "-B", "-c", _DRIVER_SOURCE, json.dumps(cfg)])
         inner = [_python_layout()[2], "-I", "-B", "-c", _DRIVER_SOURCE, json.dumps(cfg)]
@@ -600,7 +654,15 @@ class _ProcessSession:
             uid=self.uid,
             command=inner,
             tmp_mb=self.limits.tmp_mb,
+            image=image,
         )
+
+    def _reset(self) -> None:
+        """Back to a fresh, empty base dir after a failed restore (blocking; run in a thread)."""
+        if self.work_mounted:
+            self.work_mounted = not _umount(self.work)
+        for name in ("work", "bundle", "runsc"):
+            shutil.rmtree(self.base / name, ignore_errors=True)
 
     def _host_env(self) -> dict[str, str]:
         if self.tier != "none":
@@ -610,8 +672,42 @@ class _ProcessSession:
         return {**env, "PATH": os.defpath}
 
     async def start(self, *, preload: Sequence[str] = ()) -> None:
-        """Launch the REPL and wait until it has imported ``preload``."""
-        launch = await asyncio.to_thread(self._prepare, preload)
+        """Launch the REPL and wait until it has imported ``preload``.
+
+        A gVisor session with a preload is restored from a snapshot of a template that already
+        imported it (built on first use); a snapshot that cannot be built or restored is
+        logged, dropped, and the session boots the ordinary way.
+        """
+        snap = self.tier == "gvisor" and preload and os.geteuid() == 0 and snapshot.enabled()
+        if not (snap and await self._start_from_snapshot(preload)):
+            await self._boot(preload)
+
+    async def _start_from_snapshot(self, preload: Sequence[str]) -> bool:
+        material = await asyncio.to_thread(_snapshot_material, preload, self.limits.tmp_mb)
+        name = snapshot.key(material)
+        build = functools.partial(_build_image, preload=tuple(preload), limits=self.limits)
+        try:
+            image = await snapshot.image(name, build)
+        except (SandboxUnavailable, OSError, RuntimeError) as exc:
+            logger.warning("gVisor snapshot unavailable, booting instead: %s", exc)
+            return False
+        try:
+            await self._boot(preload, image=image)
+        except SandboxUnavailable as exc:
+            logger.warning("gVisor restore of %s failed, image dropped: %s", image, exc)
+            self.kill_now()
+            await self._kill()
+            self.proc = None
+            await asyncio.to_thread(snapshot.discard, image)
+            await asyncio.to_thread(self._reset)
+            return False
+        self.restored = True
+        return True
+
+    async def _boot(
+        self, preload: Sequence[str], *, template: bool = False, image: Path | None = None
+    ) -> None:
+        launch = await asyncio.to_thread(self._prepare, preload, template=template, image=image)
         self.syscall_filter = launch.syscall_filter
         try:
             with await asyncio.to_thread(self._open_log) as errlog:
@@ -627,10 +723,33 @@ class _ProcessSession:
                 )
         finally:
             launch.close()
-        hello = await self._recv(deadline_s=_START_TIMEOUT_S)
-        if hello is None or hello.get("preload_error"):
+        if image is not None:  # the restored template waits for its limits
+            await self._send({"configure": self.limits.model_dump()})
+        try:
+            hello = await self._recv(deadline_s=_START_TIMEOUT_S)
+        except TimeoutError:
+            hello = None
+        if hello is None or hello.get("preload_error") or bool(hello.get("template")) != template:
             detail = hello.get("preload_error") if hello else self._stderr_tail()
             msg = f"sandbox tier {self.tier!r} failed to start: {detail}"
+            raise SandboxUnavailable(msg)
+
+    async def _checkpoint(self, image: Path) -> None:
+        """Write this (template) sandbox's image to ``image``; the sandbox exits."""
+        argv = ["runsc", "--root", str(self.base / "runsc"), "checkpoint"]
+        argv += ["--image-path", str(image), _container_id(self.base)]
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={}
+        )
+        try:
+            async with asyncio.timeout(_START_TIMEOUT_S):
+                _, err = await proc.communicate()
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            err = b"timed out"
+        if proc.returncode != 0:
+            msg = f"runsc checkpoint failed: {err.decode(errors='replace')[-_STDERR_TAIL:]}"
             raise SandboxUnavailable(msg)
 
     def _open_log(self) -> BinaryIO:
@@ -774,6 +893,17 @@ class _ProcessSession:
         if self.work_mounted:
             self.work_mounted = not _umount(self.work)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+async def _build_image(image: Path, *, preload: tuple[str, ...], limits: SandboxLimits) -> None:
+    """Boot a gVisor template that imports ``preload``, then checkpoint it into ``image``."""
+    template = await asyncio.to_thread(_ProcessSession, tier="gvisor", limits=limits)
+    try:
+        await template._boot(preload, template=True)
+        await template._checkpoint(image)
+    finally:
+        template.kill_now()
+        await asyncio.shield(template.stop())
 
 
 @asynccontextmanager
