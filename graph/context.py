@@ -127,7 +127,7 @@ class Context:
         default_factory=lambda: os.environ.get("FLOTILLA_SANDBOX_TIER", "auto"),  # type: ignore[arg-type,return-value]
         metadata={
             "description": "Code-interpreter isolation. 'auto' picks the first tier that works "
-            "here (bwrap with seccomp, then gvisor); 'none' runs without isolation and says so "
+            "here (gvisor, then bwrap with seccomp); 'none' runs without isolation and says so "
             "loudly."
         },
     )
