@@ -8,6 +8,7 @@ call `build_graph(checkpointer=..., store=...)` with the Redis saver and store.
 
 from __future__ import annotations
 
+import builtins
 import copy
 from functools import partial
 
@@ -58,16 +59,30 @@ def build_builder(
 
 
 # Our pydantic models travel through checkpoints; name them so the saver trusts exactly these.
-SERDE_ALLOWLIST = tuple(
-    ("graph.models", name)
+_OUR_MODELS = tuple(
+    name
     for name, value in vars(models).items()
     if isinstance(value, type)
     and issubclass(value, models.BaseModel)
     and value is not models.BaseModel
 )
+# A node that raised leaves its exception as a pending write, read back on resume (the node then
+# runs again). Builtin exceptions construct without side effects; any other class stays refused.
+_BUILTIN_ERRORS = tuple(
+    name
+    for name, value in vars(builtins).items()
+    if isinstance(value, type) and issubclass(value, BaseException)
+)
+SERDE_ALLOWLIST = (
+    *(("graph.models", name) for name in _OUR_MODELS),
+    *(("builtins", name) for name in _BUILTIN_ERRORS),
+)
 
 # The JSON form (used by the Redis saver) names a class by its dotted path, split.
-JSON_ALLOWLIST = tuple(("graph", "models", name) for _, name in SERDE_ALLOWLIST)
+JSON_ALLOWLIST = (
+    *(("graph", "models", name) for name in _OUR_MODELS),
+    *(("builtins", name) for name in _BUILTIN_ERRORS),
+)
 
 
 def trust_only_our_models(saver: BaseCheckpointSaver) -> BaseCheckpointSaver:

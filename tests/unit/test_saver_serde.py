@@ -9,6 +9,7 @@ models that could carry a `to_json` outside their class, and values that fall ba
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections import OrderedDict
 from typing import Any, NamedTuple
 
@@ -20,6 +21,7 @@ from langgraph.types import Interrupt, Send
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from bench.memory_bench import demo_findings
+from graph.builder import JSON_ALLOWLIST, SERDE_ALLOWLIST
 from graph.models import Findings, ModelUsage, Plan, SiteTask
 from memory.saver import FlotillaRedisSerializer
 
@@ -101,3 +103,26 @@ def test_our_serde_writes_the_same_bytes_as_upstreams(value: Any) -> None:
     assert ours == JsonPlusRedisSerializer().dumps_typed(value)
     # ... and a second time, when the per-class answers are cached.
     assert FlotillaRedisSerializer().dumps_typed(value) == ours
+
+
+class ForeignError(Exception):
+    """Not ours and not a builtin: a checkpoint naming it must not make us construct it."""
+
+
+def test_a_builtin_error_in_a_pending_write_reads_back_quietly_foreign_classes_stay_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A node that raised leaves its exception in a pending write; resume reads it back.
+    strict = FlotillaRedisSerializer(
+        allowed_msgpack_modules=SERDE_ALLOWLIST, allowed_json_modules=JSON_ALLOWLIST
+    )
+    with caplog.at_level(logging.WARNING):
+        revived = strict.loads_typed(strict.dumps_typed(RuntimeError("killed")))
+        plan = strict.loads_typed(strict.dumps_typed(Plan(tasks=[])))
+    assert revived is None  # LangGraph never rebuilds an exception from JSON: the task re-runs
+    assert isinstance(plan, Plan)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    with caplog.at_level(logging.WARNING):
+        refused = strict.loads_typed(strict.dumps_typed(ForeignError("x")))
+    assert not isinstance(refused, ForeignError)
+    assert any("not in the deserialization allowlist" in r.getMessage() for r in caplog.records)
