@@ -98,6 +98,14 @@ BUSY_TRACKER_JS = """
   if (f) window.fetch = function(...a) {
     busy.net++; return f.apply(this, a).finally(() => { busy.net--; });
   };
+  // fetch() resolves on the headers: reading the body is in-flight work too. Each count drops
+  // in a reaction that runs before the page's own, so there is no idle gap between the two.
+  if (window.Response) for (const name of ['json', 'text', 'arrayBuffer', 'blob', 'formData']) {
+    const read = Response.prototype[name];
+    if (read) Response.prototype[name] = function(...a) {
+      busy.net++; return read.apply(this, a).finally(() => { busy.net--; });
+    };
+  }
   const send = XMLHttpRequest.prototype.send;
   XMLHttpRequest.prototype.send = function(...a) {
     busy.net++; this.addEventListener('loadend', () => { busy.net--; }); return send.apply(this, a);

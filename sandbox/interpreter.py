@@ -641,9 +641,9 @@ class _ProcessSession:
         if self.uid is not None:
             os.chown(self.work, self.uid, self.uid)
             self.work.chmod(0o700)
-        cfg = {**self.limits.model_dump(), "preload": list(preload)}
-        if snap:
-            cfg = {"template": True, "preload": list(preload)}
+        # A template gets its limits after the restore, in a "configure" message.
+        cfg: dict[str, object] = {"template": True} if snap else self.limits.model_dump()
+        cfg["preload"] = list(preload)
         if self.tier == "none":
             return _Launch([sys.executable, "-I", "-B", "-c", _DRIVER_SOURCE, json.dumps(cfg)])
         inner = [_python_layout()[2], "-I", "-B", "-c", _DRIVER_SOURCE, json.dumps(cfg)]

@@ -6,7 +6,10 @@ Real Chromium, real local servers. Every target is on loopback and allow-listed 
 from __future__ import annotations
 
 import csv
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -112,3 +115,63 @@ async def test_unreachable_site_fails_cleanly(tmp_path):
         port = sock.getsockname()[1]
     findings = await browse(f"http://127.0.0.1:{port}/", [f"127.0.0.1:{port}"], tmp_path)
     assert findings.status == "failed" and findings.errors[0].kind == "unreachable"
+
+
+SLOW_BODY_PAGE = b"""<!DOCTYPE html><html><head><title>Slow Body Storage</title></head>
+<body><main id="root"><h1>Plans</h1></main><script>
+document.addEventListener("DOMContentLoaded", async () => {
+  const data = await (await fetch("data.json")).json();
+  const table = document.createElement("table");
+  table.innerHTML = "<tr><th>Plan</th><th>Price</th></tr>" +
+    data.rows.map(([plan, price]) => `<tr><td>${plan}</td><td>${price}</td></tr>`).join("");
+  const p = document.createElement("p");
+  p.textContent = data.note;
+  document.getElementById("root").append(p, table);
+});
+</script></body></html>"""
+SLOW_BODY_DATA = (
+    b'{"note": "Every plan is billed monthly and includes support.",'
+    b' "rows": [["Solo", "$4 per month"], ["Team", "$12 per month"]]}'
+)
+
+
+@pytest.fixture
+def slow_body_site() -> Iterator[str]:
+    """A page whose data arrives as headers at once and a body 1.2 s later."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = SLOW_BODY_DATA if self.path.endswith("data.json") else SLOW_BODY_PAGE
+            kind = "application/json" if body is SLOW_BODY_DATA else "text/html"
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.flush()
+            if body is SLOW_BODY_DATA:
+                time.sleep(1.2)
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_response_body_still_arriving_is_waited_for(slow_body_site, tmp_path):
+    # fetch() resolves on the headers; the page renders only once the body is read. A subagent
+    # that stopped waiting there read the text but not the table (seen under load on the demo).
+    findings = await browse(f"http://{slow_body_site}/", [slow_body_site], tmp_path)
+    assert findings.status == "ok", findings.errors
+    assert rows(findings) == [
+        ["Plan", "Price"],
+        ["Solo", "$4 per month"],
+        ["Team", "$12 per month"],
+    ]
