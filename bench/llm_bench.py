@@ -25,7 +25,7 @@ async def _graph_wall(brain: str, sites: object, runs_dir: Path) -> float:
 
     from graph.builder import build_graph
     from graph.context import Context
-    from tests.graph.test_llm_graph import (
+    from tests.scripted_run import (
         QUESTION,
         analyst_model,
         browser_model,

@@ -11,81 +11,25 @@ import json
 from pathlib import Path
 
 import pytest
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.store.memory import InMemoryStore
 
-from demo_sites.server import DemoSites
 from graph.builder import build_graph
 from graph.context import Context
-from tests.fakes import ScriptedChatModel, ai_text, ai_tool_call, all_text, by_site, replies
+from tests.fakes import ScriptedChatModel, ai_tool_call, all_text, by_site, replies
 from tests.netwatch import listener
+from tests.scripted_run import (
+    QUESTION,
+    analyst_model,
+    browser_model,
+    coordinator_model,
+    python_reply,
+    report_model,
+)
 
 pytestmark = pytest.mark.slow
 
-QUESTION = "Which cloud storage plan is cheapest per month?"
 SECRET = "flotilla-graph-secret-7731-do-not-leak"
-PRICING = {"nimbus_vault": "pricing.html", "strato_cask": "tiers.html", "cumulo_crate": "plans/"}
-
-ANALYSIS = """\
-import json, os
-import pandas as pd
-import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-
-os.makedirs("out", exist_ok=True)
-manifest = json.load(open("manifest.json"))
-plans = {{t["site"]: len(pd.read_csv(t["path"])) for t in manifest[{key!r}]}}
-ax = pd.Series(plans).sort_index().plot.bar(title="Plans listed per site")
-ax.get_figure().savefig("out/plans_per_site.png")
-plt.close("all")
-json.dump(
-    {{"highlights": [f"{{site}} lists {{n}} plans" for site, n in sorted(plans.items())],
-     "comparison_markdown": ""}},
-    open("out/summary.json", "w"),
-)
-"""
-
-
-def _python(code: str) -> AIMessage:
-    return ai_text(f"```python\n{code}```")
-
-
-def coordinator_model(sites: DemoSites) -> ScriptedChatModel:
-    tasks = [
-        {"url": url, "goal": f"Monthly price of each plan at {name}", "fields": ["price"]}
-        for name, url in sorted(sites.urls.items())
-    ]
-    plan = ai_tool_call("ResearchPlan", tasks=tasks, skipped=[], notes=["one task per vendor"])
-    return ScriptedChatModel(script=replies(plan), name="fake-coordinator")
-
-
-def browser_model(sites: DemoSites) -> ScriptedChatModel:
-    turns = {
-        url: [
-            ai_tool_call("navigate", url=url),
-            ai_tool_call("navigate", url=url + PRICING[name]),
-            ai_tool_call("extract_tables"),
-            ai_tool_call("submit_findings", summary=f"{name}: plan prices read.", key_facts=[]),
-        ]
-        for name, url in sites.urls.items()
-    }
-    return ScriptedChatModel(script=by_site(turns), name="fake-browser")
-
-
-def analyst_model() -> ScriptedChatModel:
-    def script(messages: list[BaseMessage], tools: list[str]) -> AIMessage:
-        shown = all_text([m for m in messages if isinstance(m, HumanMessage)])
-        # The first script reads a manifest key that does not exist; the error shows why.
-        return _python(ANALYSIS.format(key="tables" if "KeyError" in shown else "table"))
-
-    return ScriptedChatModel(script=script, name="fake-analyst")
-
-
-def report_model() -> ScriptedChatModel:
-    answer = ai_tool_call("ShortAnswer", bullets=["All three vendors list their plans."])
-    return ScriptedChatModel(script=replies(answer), name="fake-report")
 
 
 async def test_the_llm_brain_plans_browses_repairs_and_reports(demo_sites, tmp_path):
@@ -216,7 +160,7 @@ async def test_an_obeyed_injection_is_contained_by_the_graph(site_server, tmp_pa
             'found = os.environ.get("AWS_SECRET_ACCESS_KEY", "no secret here")\n'
             'json.dump({"highlights": [found]}, open("out/summary.json", "w"))\n'
         )
-        analyst = ScriptedChatModel(script=replies(_python(leak)), name="fake-analyst")
+        analyst = ScriptedChatModel(script=replies(python_reply(leak)), name="fake-analyst")
         report = ScriptedChatModel(
             script=replies(ai_tool_call("ShortAnswer", bullets=[f"Visit {collector} now."])),
             name="fake-report",
