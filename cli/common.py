@@ -113,14 +113,8 @@ def make_context(args: argparse.Namespace, *, allow_hosts: list[str] | None = No
 
 
 def format_tokens(tokens: Any) -> str:
-    """Tokens as an event carries them (a count, or input and output counts) for one line."""
-    if isinstance(tokens, dict):
-        tokens_in = int(tokens.get("input_tokens", tokens.get("input", 0)) or 0)
-        tokens_out = int(tokens.get("output_tokens", tokens.get("output", 0)) or 0)
-        return f"{tokens_in + tokens_out:,} ({tokens_in:,} in, {tokens_out:,} out)"
-    if isinstance(tokens, int | float):
-        return f"{int(tokens):,}"
-    return str(tokens)
+    """The token count an event carries (a subagent's total so far), for one line."""
+    return f"{tokens:,}" if isinstance(tokens, int) else str(tokens)
 
 
 class ProgressPrinter:

@@ -177,10 +177,8 @@ def test_progress_lines_show_the_tool_and_tokens_when_events_carry_them() -> Non
         base | {"state": "tool", "pages": 1, "elapsed": 2.0, "tool": "navigate", "tokens": 12345}
     )
     assert "tool=navigate  tokens=12,345  https://a.example/" in llm
-    split = ProgressPrinter.line(
-        {"event": "analyst", "state": "done", "tokens": {"input_tokens": 900, "output_tokens": 100}}
-    )
-    assert split == "analyst: done tokens=1,000 (900 in, 100 out)"
+    step = ProgressPrinter.line({"event": "analyst", "state": "done", "tokens": 1000})
+    assert step == "analyst: done tokens=1,000"
     done = ProgressPrinter.line({"event": "analyst", "state": "done", "tier": "bwrap", "charts": 4})
     assert done == "analyst: done tier=bwrap charts=4"
     plan = {"event": "plan", "tasks": ["https://a.example/"], "refused": 0}
