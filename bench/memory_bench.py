@@ -127,10 +127,7 @@ def build_demo_shaped_graph() -> Any:
         return {"plan": Plan(tasks=tasks), "brain": "offline", "thread_id": "bench"}
 
     def fan_out(state: ResearchState) -> list[Send]:
-        return [
-            Send("browser", BrowseTask(task=t, question=state["question"], brain="offline"))
-            for t in state["plan"].tasks
-        ]
+        return [Send("browser", BrowseTask(task=t, brain="offline")) for t in state["plan"].tasks]
 
     def browser(state: BrowseTask) -> dict[str, Any]:
         if state["task"].task_id == _Fail.task_id:

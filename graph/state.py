@@ -46,7 +46,6 @@ class BrowseTask(TypedDict):
     """Private payload a `Send` gives one browser branch."""
 
     task: SiteTask
-    question: str
     brain: str
     # Tokens the run had spent when it fanned out: a branch resumed in a new process starts
     # its budget from them (absent in sends checkpointed before this field existed).

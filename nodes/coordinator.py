@@ -148,9 +148,5 @@ def fan_out(state: ResearchState) -> list[Send] | str:
     plan = state.get("plan") or Plan()
     if not plan.tasks:
         return "analyst"
-    question, brain = state.get("question", ""), state.get("brain") or "offline"
-    usage = state.get("usage") or []
-    return [
-        Send("browser", BrowseTask(task=task, question=question, brain=brain, usage=usage))
-        for task in plan.tasks
-    ]
+    brain, usage = state.get("brain") or "offline", state.get("usage") or []
+    return [Send("browser", BrowseTask(task=task, brain=brain, usage=usage)) for task in plan.tasks]

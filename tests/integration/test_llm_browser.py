@@ -44,7 +44,7 @@ async def run_node(
     events: list[dict[str, Any]] = []
     info = ExecutionInfo(checkpoint_id="c", checkpoint_ns="", task_id="n", thread_id=thread)
     runtime = Runtime(context=ctx, stream_writer=events.append, execution_info=info)
-    state = BrowseTask(task=task, question=GOAL, brain="llm")
+    state = BrowseTask(task=task, brain="llm")
     update = await browser(state, runtime, models={"browser": model})
     return update, events
 
@@ -233,7 +233,7 @@ async def test_no_browser_model_is_a_failed_branch_not_a_crash(no_model, tmp_pat
     task = SiteTask(task_id="none", url="http://127.0.0.1:9/", goal=GOAL)
     info = ExecutionInfo(checkpoint_id="c", checkpoint_ns="", task_id="n", thread_id="t")
     runtime = Runtime(context=context(tmp_path, []), execution_info=info)
-    update = await browser(BrowseTask(task=task, question=GOAL, brain="llm"), runtime)
+    update = await browser(BrowseTask(task=task, brain="llm"), runtime)
     findings = update["findings"][0]
     assert (findings.status, findings.brain) == ("failed", "llm")
     assert findings.errors[0].kind == "model_unavailable"
