@@ -198,6 +198,12 @@ def _preload(modules: list[str]) -> str | None:
     return None
 
 
+def _module_files() -> list[str]:
+    """Files the imported modules came from: the host checks them before reusing an image."""
+    files = {getattr(module, "__file__", None) for module in list(sys.modules.values())}
+    return sorted(f for f in files if isinstance(f, str) and os.path.isabs(f))
+
+
 def _reseed() -> None:
     """Fresh seeds for the RNGs a snapshot froze: every restored session starts from one image."""
     import random
@@ -223,15 +229,19 @@ def main() -> None:
     if template:
         # A snapshot template: the host checkpoints it while it waits here, and each session
         # restored from that image resumes here with its own limits.
-        _send(proto_out, {**hello, "template": True})
+        _send(proto_out, {**hello, "template": True, "modules": _module_files()})
         request = _recv(proto_in)
         if request is None:
             return
         cfg = request["configure"]
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        _apply_limits(cfg, cpu_spent=math.ceil(usage.ru_utime + usage.ru_stime))
-        _reseed()
         hello = {"ready": True, "preload_error": None}
+        try:
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            _apply_limits(cfg, cpu_spent=math.ceil(usage.ru_utime + usage.ru_stime))
+            _reseed()
+        except Exception as exc:
+            _send(proto_out, {**hello, "configure_error": f"{type(exc).__name__}: {exc}"})
+            return
     _send(proto_out, hello)
     while (request := _recv(proto_in)) is not None:
         reply = _execute(request["code"], namespace, limit=cfg["output_bytes"], capture=capture)

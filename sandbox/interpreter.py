@@ -76,6 +76,10 @@ class SandboxUnavailable(RuntimeError):
     """The requested sandbox tier cannot run on this machine."""
 
 
+class _RestoreFailed(SandboxUnavailable):
+    """``runsc restore`` exited without the REPL answering: the image, not the session, is bad."""
+
+
 class SandboxLimits(BaseModel):
     """Hard resource limits for one session."""
 
@@ -345,12 +349,25 @@ def _gvisor_argv(
     }
     (bundle / "config.json").write_text(json.dumps(spec))
     verb = ["run"] if image is None else ["restore", "--image-path", str(image)]
-    runsc = ["runsc", "--root", str(state), "--network=none", f"--platform={GVISOR_PLATFORM}"]
+    runsc = [_runsc(), "--root", str(state), "--network=none", f"--platform={GVISOR_PLATFORM}"]
     return [*runsc, *verb, "--bundle", str(bundle), _container_id(base)]
 
 
 def _container_id(base: Path) -> str:
     return f"flotilla-{base.name}"
+
+
+def _runsc() -> str:
+    """runsc by absolute path: what runs is what the snapshot key stamped."""
+    return shutil.which("runsc") or "runsc"
+
+
+def _host_path(inside: str) -> str:
+    """Where a file the REPL sees lives on the host (the venv is mounted elsewhere inside)."""
+    _, venv, _ = _python_layout()
+    if venv is not None and (inside == _VENV_MOUNT or inside.startswith(_VENV_MOUNT + "/")):
+        return str(venv) + inside[len(_VENV_MOUNT) :]
+    return inside
 
 
 def _snapshot_material(preload: Sequence[str], tmp_mb: int) -> dict[str, object]:
@@ -366,11 +383,13 @@ def _snapshot_material(preload: Sequence[str], tmp_mb: int) -> dict[str, object]
     paths = sysconfig.get_paths()
     code_dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
     libs = ["/usr/lib", f"/usr/lib/{sysconfig.get_config_var('MULTIARCH') or ''}"]
+    libs.append("/usr/share/fonts")  # matplotlib's font list is in the image
     return {
-        "format": 1,
-        "runsc": stamp(shutil.which("runsc") or "runsc"),
+        "format": 2,
+        "runsc": stamp(_runsc()),
         "platform": GVISOR_PLATFORM,
-        "python": [str(p) for p in _python_layout()],
+        "python": [str(p) for p in _python_layout()] + [sys.version],
+        "interpreter": stamp(os.path.realpath(sys.executable)),
         "code": [stamp(d) for d in sorted(code_dirs)],
         "system": [stamp(d) for d in libs] + [stamp(f"/etc/{n}") for n in _ETC_FILES],
         "driver": hashlib.sha256(_DRIVER_SOURCE.encode()).hexdigest(),
@@ -550,7 +569,7 @@ def _read(root: Path, path: str) -> bytes:
         return fh.read()
 
 
-def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
+def _listing(root: Path) -> dict[str, tuple[int, int]]:
     """Regular files below ``root`` (symlinks not followed) -> (mtime_ns, size)."""
     found: dict[str, tuple[int, int]] = {}
     stack = [root]
@@ -684,21 +703,23 @@ class _ProcessSession:
 
     async def _start_from_snapshot(self, preload: Sequence[str]) -> bool:
         material = await asyncio.to_thread(_snapshot_material, preload, self.limits.tmp_mb)
-        name = snapshot.key(material)
         build = functools.partial(_build_image, preload=tuple(preload), limits=self.limits)
         try:
-            image = await snapshot.image(name, build)
-        except (SandboxUnavailable, OSError, RuntimeError) as exc:
+            image = await snapshot.image(snapshot.key(material), build)
+        except snapshot.SnapshotError as exc:
             logger.warning("gVisor snapshot unavailable, booting instead: %s", exc)
             return False
         try:
-            await self._boot(preload, image=image)
+            await self._boot(preload, image=image.path)
         except SandboxUnavailable as exc:
-            logger.warning("gVisor restore of %s failed, image dropped: %s", image, exc)
+            broken = isinstance(exc, _RestoreFailed)
+            dropped = ", image dropped" if broken else ""
+            logger.warning("gVisor restore of %s failed%s: %s", image.path, dropped, exc)
             self.kill_now()
             await self._kill()
             self.proc = None
-            await asyncio.to_thread(snapshot.discard, image)
+            if broken:
+                await asyncio.to_thread(snapshot.discard, image)
             await asyncio.to_thread(self._reset)
             return False
         self.restored = True
@@ -706,7 +727,8 @@ class _ProcessSession:
 
     async def _boot(
         self, preload: Sequence[str], *, template: bool = False, image: Path | None = None
-    ) -> None:
+    ) -> dict:
+        """Start the REPL (boot, template boot, or restore of ``image``); its hello message."""
         launch = await asyncio.to_thread(self._prepare, preload, template=template, image=image)
         self.syscall_filter = launch.syscall_filter
         try:
@@ -725,18 +747,27 @@ class _ProcessSession:
             launch.close()
         if image is not None:  # the restored template waits for its limits
             await self._send({"configure": self.limits.model_dump()})
+        timed_out = False
         try:
             hello = await self._recv(deadline_s=_START_TIMEOUT_S)
         except TimeoutError:
-            hello = None
-        if hello is None or hello.get("preload_error") or bool(hello.get("template")) != template:
-            detail = hello.get("preload_error") if hello else self._stderr_tail()
+            hello, timed_out = None, True
+        if hello is None:
+            detail = f"no answer in {_START_TIMEOUT_S:.0f} s" if timed_out else self._stderr_tail()
+        else:
+            detail = hello.get("preload_error") or hello.get("configure_error") or ""
+            if not detail and bool(hello.get("template")) != template:
+                detail = f"unexpected first message {hello!r}"
+        if detail or hello is None:
             msg = f"sandbox tier {self.tier!r} failed to start: {detail}"
-            raise SandboxUnavailable(msg)
+            # runsc itself failed to restore (not our limits, not a slow machine): a bad image
+            broken = image is not None and hello is None and not timed_out
+            raise (_RestoreFailed if broken else SandboxUnavailable)(msg)
+        return hello
 
     async def _checkpoint(self, image: Path) -> None:
         """Write this (template) sandbox's image to ``image``; the sandbox exits."""
-        argv = ["runsc", "--root", str(self.base / "runsc"), "checkpoint"]
+        argv = [_runsc(), "--root", str(self.base / "runsc"), "checkpoint"]
         argv += ["--image-path", str(image), _container_id(self.base)]
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={}
@@ -744,9 +775,12 @@ class _ProcessSession:
         try:
             async with asyncio.timeout(_START_TIMEOUT_S):
                 _, err = await proc.communicate()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        except BaseException as exc:  # timed out or cancelled: never leave it writing
+            if proc.returncode is None:
+                proc.kill()
+            await asyncio.shield(proc.wait())
+            if not isinstance(exc, TimeoutError):
+                raise
             err = b"timed out"
         if proc.returncode != 0:
             msg = f"runsc checkpoint failed: {err.decode(errors='replace')[-_STDERR_TAIL:]}"
@@ -789,9 +823,9 @@ class _ProcessSession:
             started = time.monotonic()
             if self.ended is not None:
                 return self._ended_result(started)
-            before = await asyncio.to_thread(_snapshot, self.work)
+            before = await asyncio.to_thread(_listing, self.work)
             result = await self._round_trip(code, started)
-            after = await asyncio.to_thread(_snapshot, self.work)
+            after = await asyncio.to_thread(_listing, self.work)
             files = _changed(before, after)
             return result.model_copy(
                 update={"files": files, "elapsed_s": time.monotonic() - started}
@@ -867,7 +901,7 @@ class _ProcessSession:
 
     async def list_files(self) -> list[str]:
         """Regular files in the work dir as sorted relative posix paths."""
-        return sorted(await asyncio.to_thread(_snapshot, self.work))
+        return sorted(await asyncio.to_thread(_listing, self.work))
 
     def kill_now(self) -> None:
         """SIGKILL the whole process group (bwrap takes its pid namespace down with it)."""
@@ -899,7 +933,9 @@ async def _build_image(image: Path, *, preload: tuple[str, ...], limits: Sandbox
     """Boot a gVisor template that imports ``preload``, then checkpoint it into ``image``."""
     template = await asyncio.to_thread(_ProcessSession, tier="gvisor", limits=limits)
     try:
-        await template._boot(preload, template=True)
+        hello = await template._boot(preload, template=True)
+        loaded = [_host_path(str(name)) for name in hello.get("modules", [])]
+        await asyncio.to_thread(snapshot.write_manifest, image, loaded)
         await template._checkpoint(image)
     finally:
         template.kill_now()

@@ -10,6 +10,7 @@ that the image store builds each layout once.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import socket
@@ -74,7 +75,11 @@ async def test_restored_sessions_share_no_state_files_or_random_numbers(store: P
     assert mark.stdout == "True True\n"
     assert seen.stdout == "False []\n"
     assert len({one.stdout, two.stdout, three.stdout}) == 3, "RNGs are reseeded per session"
-    assert len(images(store)) == 1
+    (image,) = images(store)
+    # the files the template imported, as the host sees them, are checked before each restore
+    loaded = json.loads((image / snapshot.MANIFEST_FILE).read_text())
+    assert any(name.endswith("pandas/__init__.py") for name in loaded)
+    assert all(Path(name).is_file() for name in loaded)
 
 
 async def test_each_session_gets_its_own_limits_not_the_templates(store: Path) -> None:

@@ -20,13 +20,14 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def builder(
-    calls: list[Path], *, fail: bool = False, write: bool = True
+    calls: list[Path], *, fail: bool = False, write: bool = True, loaded: tuple[str, ...] = ()
 ) -> Callable[[Path], Awaitable[None]]:
     async def build(staging: Path) -> None:
         calls.append(staging)
         await asyncio.sleep(0.05)
         if write:
             (staging / snapshot.IMAGE_FILE).write_bytes(b"image")
+            snapshot.write_manifest(staging, loaded)
         if fail:
             raise RuntimeError("checkpoint failed")
 
@@ -35,22 +36,64 @@ def builder(
 
 async def test_concurrent_sessions_build_an_image_once(store: Path) -> None:
     calls: list[Path] = []
-    paths = await asyncio.gather(*(snapshot.image("k1", builder(calls)) for _ in range(4)))
+    found = await asyncio.gather(*(snapshot.image("k1", builder(calls)) for _ in range(4)))
     assert len(calls) == 1
-    assert set(paths) == {store / "k1"}
+    assert {image.path for image in found} == {store / "k1"}
     assert (store / "k1" / snapshot.IMAGE_FILE).read_bytes() == b"image"
     assert oct(store.stat().st_mode & 0o777) == "0o700"
 
 
-async def test_a_failed_or_empty_build_publishes_nothing(store: Path) -> None:
+async def test_a_failed_build_publishes_nothing_and_is_not_retried_for_an_hour(
+    store: Path,
+) -> None:
     calls: list[Path] = []
-    with pytest.raises(RuntimeError, match="checkpoint failed"):
+    with pytest.raises(snapshot.SnapshotError, match="checkpoint failed"):
         await snapshot.image("k2", builder(calls, fail=True))
-    with pytest.raises(RuntimeError, match=r"no checkpoint\.img"):
+    with pytest.raises(snapshot.SnapshotError, match="not retried"):
+        await snapshot.image("k2", builder(calls))
+    assert len(calls) == 1
+    (store / "k2.failed").unlink()
+    with pytest.raises(snapshot.SnapshotError, match=r"no checkpoint\.img"):
         await snapshot.image("k2", builder(calls, write=False))
     assert not (store / "k2").exists()
     assert not any(p.exists() for p in calls), "staging dirs are removed"
-    assert await snapshot.image("k2", builder(calls)) == store / "k2"
+    (store / "k2.failed").unlink()
+    assert (await snapshot.image("k2", builder(calls))).path == store / "k2"
+    assert not (store / "k2.failed").exists()
+
+
+async def test_an_image_whose_loaded_files_changed_is_rebuilt(store: Path, tmp_path: Path) -> None:
+    module = tmp_path / "module.py"
+    module.write_text("x = 1\n")
+    calls: list[Path] = []
+    first = await snapshot.image("k3", builder(calls, loaded=(str(module),)))
+    assert (await snapshot.image("k3", builder(calls, loaded=(str(module),)))) == first
+    module.write_text("x = 22\n")  # edited in place: the directory's mtime may not move
+    rebuilt = await snapshot.image("k3", builder(calls, loaded=(str(module),)))
+    assert len(calls) == 2
+    assert rebuilt.path == first.path and rebuilt.build != first.build
+
+
+async def test_a_discard_never_removes_an_image_rebuilt_since(store: Path) -> None:
+    calls: list[Path] = []
+    old = await snapshot.image("k4", builder(calls))
+    snapshot.discard(old)
+    new = await snapshot.image("k4", builder(calls))
+    snapshot.discard(old)  # a late failure report about the image that is gone
+    assert (new.path / snapshot.IMAGE_FILE).is_file()
+
+
+async def test_a_store_others_can_write_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("FLOTILLA_SNAPSHOT_DIR", str(shared / "store"))
+    calls: list[Path] = []
+    with pytest.raises(snapshot.SnapshotError, match="not private"):
+        await snapshot.image("k5", builder(calls))
+    assert not calls
 
 
 async def test_images_unused_for_a_week_are_pruned_when_another_is_built(store: Path) -> None:
@@ -59,13 +102,18 @@ async def test_images_unused_for_a_week_are_pruned_when_another_is_built(store: 
     for image in (old, recent):
         image.mkdir(parents=True)
         (image / snapshot.IMAGE_FILE).write_bytes(b"x")
+        snapshot.write_manifest(image, [])
+        (image / snapshot.BUILD_FILE).write_text(image.name)
         (store / f"{image.name}.lock").touch()
     week_ago = time.time() - 8 * 86_400
     os.utime(old, (week_ago, week_ago))
     os.utime(recent, (week_ago, week_ago))
     await snapshot.image("recent", builder(calls))  # a hit marks it used
     await snapshot.image("new", builder(calls))
-    assert sorted(p.name for p in store.iterdir()) == ["new", "new.lock", "recent", "recent.lock"]
+    assert len(calls) == 1
+    # lock files stay: another process may be waiting on one
+    names = sorted(p.name for p in store.iterdir())
+    assert names == ["new", "new.lock", "old.lock", "recent", "recent.lock"]
 
 
 def test_keys_follow_every_part_of_the_layout() -> None:
