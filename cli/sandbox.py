@@ -11,6 +11,7 @@ from typing import Any
 
 from cli.common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, fail
 from sandbox.interpreter import KNOWN_TIERS, SandboxLimits, SandboxUnavailable, open_session
+from sandbox.pool import DEFAULT_PRELOAD
 
 
 def register(sub: Any) -> None:
@@ -23,6 +24,13 @@ def register(sub: Any) -> None:
     run.add_argument("--timeout", type=float, default=60.0, help="wall-time limit, seconds")
     run.add_argument("--memory", type=int, default=1024, help="address-space limit, MiB")
     run.add_argument("--out", type=Path, default=None, help="where produced files go")
+    run.add_argument(
+        "--preload",
+        default=",".join(DEFAULT_PRELOAD),
+        metavar="MODULES",
+        help="modules imported before FILE runs, comma-separated (default: the analyst's, "
+        "%(default)s; a gVisor session with a preload is restored from a snapshot); '' for none",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     run.set_defaults(handler=exec_command)
 
@@ -38,8 +46,9 @@ async def exec_command(args: argparse.Namespace) -> int:
         return fail(msg, as_json=args.json, code=EXIT_USAGE)
     out = args.out or Path("runs") / f"sandbox-{uuid.uuid4().hex[:12]}"
     limits = SandboxLimits(wall_time_s=args.timeout, memory_mb=args.memory)
+    preload = [name.strip() for name in args.preload.split(",") if name.strip()]
     try:
-        async with open_session(args.tier, limits) as session:
+        async with open_session(args.tier, limits, preload=preload) as session:
             result = await session.execute(code)
             files = await _copy_out(session, out)
     except SandboxUnavailable as exc:

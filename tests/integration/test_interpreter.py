@@ -254,3 +254,11 @@ def test_cli_sandbox_exec_runs_a_file_and_copies_its_files(
     assert cli_main(["sandbox", "exec", str(script), "--out", str(out), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["error_type"] == "ValueError"
     assert cli_main(["sandbox", "exec", str(tmp_path / "missing.py"), "--json"]) == 2
+    # the analyst's preload by default; --preload '' for a bare session, names for others
+    capsys.readouterr()
+    script.write_text("import sys\nprint(sorted({'pandas', 'wave'} & set(sys.modules)))")
+    for preload, seen in ((None, ["pandas"]), ("", []), ("wave", ["wave"])):
+        flag = [] if preload is None else ["--preload", preload]
+        assert cli_main(["sandbox", "exec", str(script), "--out", str(out), *flag]) == 0
+        assert capsys.readouterr().out.startswith(f"{seen}\n")
+    assert cli_main(["sandbox", "exec", str(script), "--preload", "no_such_mod"]) == 2
