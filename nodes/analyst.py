@@ -113,6 +113,7 @@ class Workbench:
     files: dict[str, Path]
     out: Path
     open_session: SessionFactory
+    _inputs: dict[str, bytes] | None = field(default=None, init=False, repr=False)
 
     @property
     def code_path(self) -> Path:
@@ -127,11 +128,11 @@ class Workbench:
 
     async def run(self, code: str) -> CodeRun:
         """Run `code` in a fresh session holding the inputs; raises SandboxUnavailable."""
+        if self._inputs is None:  # the same bytes for every attempt: read and encoded once
+            self._inputs = await asyncio.to_thread(self._encode_inputs)
         async with self.open_session() as session:
-            await session.write_file("analysis_runtime.py", runtime_source().encode())
-            await session.write_file("manifest.json", json.dumps(self.manifest, indent=2).encode())
-            for name, host_path in self.files.items():
-                await session.write_file(name, await asyncio.to_thread(host_path.read_bytes))
+            for name, data in self._inputs.items():
+                await session.write_file(name, data)
             result = await session.execute(code)
             outputs: dict[str, bytes] = {}
             names = [n for n in await session.list_files() if n.startswith(f"{OUT_DIR}/")]
@@ -141,6 +142,13 @@ class Workbench:
                 except (OSError, ValueError) as exc:  # e.g. a symlink the code made: refused
                     log.warning("analysis output %s not collected: %s", name, exc)
         return CodeRun(result=result, outputs=outputs)
+
+    def _encode_inputs(self) -> dict[str, bytes]:
+        inputs = {
+            "analysis_runtime.py": runtime_source().encode(),
+            "manifest.json": json.dumps(self.manifest, indent=2).encode(),
+        }
+        return inputs | {name: path.read_bytes() for name, path in self.files.items()}
 
     async def keep(self, run: CodeRun, analysis: Analysis) -> None:
         """Write a run's `out/` files as artifacts: PNGs are charts; summary.json is read."""
