@@ -13,12 +13,14 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import lxml.html
 import trafilatura
 from lxml.html import HtmlElement
+
+from nodes.urls import DEFAULT_PORTS, page_identity
 
 if TYPE_CHECKING:
     import pandas
@@ -709,25 +711,13 @@ _AVOID_PATH = re.compile(
     r"gdpr|imprint|impressum|unsubscribe|subscribe|wp-admin|admin)(?:[^a-z]|$)",
     re.IGNORECASE,
 )
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _normalise_url(url: str) -> str:
-    """Canonical form for comparing URLs: no fragment, no default port, no trailing slash."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    port = parts.port if parts.port not in (None, _DEFAULT_PORTS.get(scheme)) else None
-    netloc = f"{host}:{port}" if port else host
-    path = parts.path.rstrip("/") or "/"
-    return urlunsplit((scheme, netloc, path, parts.query, ""))
 
 
 def _site(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the default port filled in."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+    return scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(scheme)
 
 
 def _followable(href: str, base_url: str) -> str | None:
@@ -758,11 +748,11 @@ def rank_links(
 ) -> list[Link]:
     """Same-site links ranked by goal overlap of anchor text and path, best first, ≤ ``limit``."""
     goal_stems = _content_stems(goal)
-    seen = {_normalise_url(u) for u in visited} | {_normalise_url(base_url)}
+    seen = {page_identity(u) for u in visited} | {page_identity(base_url)}
     best: dict[str, tuple[int, Link]] = {}
     for order, (href, text) in enumerate(links):
         absolute = _followable(href, base_url)
-        if absolute is None or (key := _normalise_url(absolute)) in seen:
+        if absolute is None or (key := page_identity(absolute)) in seen:
             continue
         score = _link_score(key, text, goal_stems)
         if score > 0 and (key not in best or score > best[key][1].score):

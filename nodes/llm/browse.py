@@ -30,9 +30,10 @@ from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentEr
 from nodes.browser import artifacts_dir, run_subagent
 from nodes.llm.chat import model_label
 from nodes.llm.fence import UNTRUSTED_RULES, bound
-from nodes.llm.tools import SUBMIT_TOOL, SubmitFindingsInput, Toolbox, page_key
+from nodes.llm.tools import SUBMIT_TOOL, SubmitFindingsInput, Toolbox
 from nodes.llm.usage import BudgetExhausted, Meter
 from nodes.offline_browse import Collected, Progress, build_findings, refused_findings
+from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressPolicy, EgressRefused
 
@@ -167,10 +168,10 @@ class LlmBrain:
         self, submission: SubmitFindingsInput, policy: EgressPolicy, collected: Collected
     ) -> None:
         """Check the model's answer: facts from visited pages only, no off-policy links."""
-        visited = {page_key(url) for url in collected.pages}
+        visited = {page_identity(url) for url in collected.pages}
         notes: list[SubagentError] = []
         for fact in submission.key_facts[:MAX_SUBMITTED_FACTS]:
-            if page_key(fact.source_url) not in visited:
+            if page_identity(fact.source_url) not in visited:
                 preview = fact.text[:80]
                 msg = (
                     f"dropped a key fact whose source_url is not a page this subagent visited "

@@ -13,7 +13,6 @@ every task passes the same rules as the offline plan (`nodes.planning.refusal`),
 from __future__ import annotations
 
 from collections import Counter
-from urllib.parse import urlsplit
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
@@ -32,6 +31,7 @@ from nodes.planning import (
     plan_tasks,
     refusal,
 )
+from nodes.urls import page_identity
 
 NOTE_MAX_CHARS = 300
 MAX_NOTES = 8
@@ -176,10 +176,10 @@ def settle(
     plan = Plan(recalled=list(recalled), planner=planner)
     given = Counter(url.strip() for url in urls)
     # A model may drop a trailing slash or change the host's case: the user's spelling runs.
-    spelled = {same_url(url): url.strip() for url in reversed(urls)}
+    spelled = {page_identity(url): url.strip() for url in reversed(urls)}
     trimmed: list[str] = []
     for proposed in proposal.tasks:
-        url = spelled.get(same_url(proposed.url), proposed.url.strip())
+        url = spelled.get(page_identity(proposed.url), proposed.url.strip())
         if not given[url]:
             plan.refused.append(
                 RefusedTarget(
@@ -203,7 +203,7 @@ def settle(
         plan.tasks.append(SiteTask(task_id=task_id, url=url, goal=goal, fields=fields))
     # The user's URLs the model did not plan: code's own rules first, else the model's reason.
     skipped = {
-        spelled.get(same_url(s.url), s.url.strip()): _one_line(s.reason, NOTE_MAX_CHARS)
+        spelled.get(page_identity(s.url), s.url.strip()): _one_line(s.reason, NOTE_MAX_CHARS)
         for s in proposal.skipped
     }
     for raw in urls:
@@ -226,22 +226,6 @@ def settle(
             f"subagents (Context.max_subagents): {', '.join(trimmed)}"
         )
     return plan
-
-
-def same_url(url: str) -> tuple[object, ...] | str:
-    """What makes two spellings of a URL the same: scheme and host in any case, the path
-    without its trailing slash, port, query."""
-    try:
-        parts = urlsplit(url.strip())
-        return (
-            parts.scheme.lower(),
-            (parts.hostname or "").lower(),
-            parts.port,
-            parts.path.rstrip("/"),
-            parts.query,
-        )
-    except ValueError:
-        return url.strip()
 
 
 def failure(exc: BaseException) -> str:

@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urldefrag, urljoin
+from urllib.parse import urljoin
 
 from langchain_core.messages import ToolCall, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
@@ -36,6 +36,7 @@ from nodes.artifacts import write_artifact
 from nodes.extract import PageTable, extract_tables, main_text
 from nodes.llm.fence import fence
 from nodes.offline_browse import Collected, dismiss_overlays, page_error, read_tables, settle
+from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
 
@@ -94,11 +95,6 @@ def strip_markup(text: str) -> str:
 def as_data(text: str, *, source: str, limit: int) -> str:
     """Page-derived `text` as the model may see it: no markup, bounded, fenced as untrusted."""
     return fence(strip_markup(text), source=source, limit=limit)
-
-
-def page_key(url: str) -> str:
-    """A page's identity for "visited" checks: no fragment, no trailing slash."""
-    return urldefrag(url.strip())[0].rstrip("/")
 
 
 class FactIn(BaseModel):
@@ -231,7 +227,10 @@ class Toolbox:
                 f"REFUSED by the egress policy (rule {refusal.rule}): {refusal.reason}. Only the "
                 "planned site can be visited; nothing was loaded."
             )
-        if page_key(target) not in self._landed and len(self.collected.pages) >= self.ctx.max_pages:
+        if (
+            page_identity(target) not in self._landed
+            and len(self.collected.pages) >= self.ctx.max_pages
+        ):
             return (
                 f"page limit reached ({self.ctx.max_pages} pages, Context.max_pages): not loaded. "
                 "Read what you have and call submit_findings."
@@ -259,8 +258,10 @@ class Toolbox:
         page = self.session.page
         url, html = page.url, await page.content()
         text = await asyncio.to_thread(main_text, html, url)
-        key = page_key(url)
-        self.collected.texts[:] = [(u, t) for u, t in self.collected.texts if page_key(u) != key]
+        key = page_identity(url)
+        self.collected.texts[:] = [
+            (u, t) for u, t in self.collected.texts if page_identity(u) != key
+        ]
         self.collected.texts.append((url, text))
         self._text_read.add(key)
         if not text.strip():
@@ -274,8 +275,8 @@ class Toolbox:
         await self._land()
         url = self.session.page.url
         tables = await read_tables(self.session.page)
-        key = page_key(url)
-        kept = [(u, t) for u, t in self.collected.tables if page_key(u) != key]
+        key = page_identity(url)
+        kept = [(u, t) for u, t in self.collected.tables if page_identity(u) != key]
         self.collected.tables[:] = [*kept, *((url, table) for table in tables)]
         self._tables_read.add(key)
         await self._land()  # a "next page" control may have been a link
@@ -346,7 +347,7 @@ class Toolbox:
         # Record the page the browser is on, once per page, with its HTML for fold_unread.
         page = self.session.page
         url = page.url
-        key = page_key(url)
+        key = page_identity(url)
         if not self._on_a_page() or key in self._landed:
             return
         self._landed.add(key)
