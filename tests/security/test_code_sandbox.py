@@ -17,11 +17,20 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
-from sandbox.interpreter import SandboxLimits, available_tiers, open_session
+from sandbox.interpreter import (
+    CodeSession,
+    SandboxLimits,
+    _ProcessSession,
+    available_tiers,
+    open_session,
+)
+from sandbox.pool import DEFAULT_PRELOAD
 
 pytestmark = [
     pytest.mark.slow,
@@ -29,6 +38,10 @@ pytestmark = [
 ]
 
 ISOLATED = available_tiers()
+# Every isolated tier, and gVisor as the analyst gets it: a session restored from a snapshot of
+# a template that imported pandas and matplotlib before any of this code ran.
+RESTORED = "gvisor-restored"
+VARIANTS = [*ISOLATED, *([RESTORED] if "gvisor" in ISOLATED and os.geteuid() == 0 else [])]
 REPO = Path(__file__).resolve().parents[2]
 TRY_OPEN = (
     "import os\n"
@@ -39,7 +52,19 @@ TRY_OPEN = (
 )
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
+@asynccontextmanager
+async def sandbox(variant: str, limits: SandboxLimits | None = None) -> AsyncIterator[CodeSession]:
+    """A fresh session of ``variant``: a tier's name, or RESTORED."""
+    if variant != RESTORED:
+        async with open_session(variant, limits) as session:
+            yield session
+        return
+    async with open_session("gvisor", limits, preload=DEFAULT_PRELOAD) as session:
+        assert isinstance(session, _ProcessSession) and session.restored, "not restored"
+        yield session
+
+
+@pytest.mark.parametrize("tier", VARIANTS)
 async def test_host_files_and_secrets_are_invisible(
     tier: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -62,14 +87,14 @@ async def test_host_files_and_secrets_are_invisible(
         "    except OSError:\n        pass\n"
         "print(hits)"
     )
-    async with open_session(tier) as session:
+    async with sandbox(tier) as session:
         files = await session.execute(TRY_OPEN.format(paths=paths))
         environ = await session.execute(environ_scan)
     assert files.stdout == "done\n", files.stdout
     assert environ.stdout == "[]\n", environ.stdout
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
+@pytest.mark.parametrize("tier", VARIANTS)
 async def test_writes_outside_the_work_dir_fail(tier: str) -> None:
     targets = ["/usr/evil", "/etc/evil", "/evil", "/opt/flotilla-venv/evil", "/proc/evil"]
     code = (
@@ -78,13 +103,13 @@ async def test_writes_outside_the_work_dir_fail(tier: str) -> None:
         "    except OSError:\n        pass\n"
         "open('/tmp/private', 'w').write('ok')\nprint('done')"
     )
-    async with open_session(tier) as session:
+    async with sandbox(tier) as session:
         result = await session.execute(code)
     assert result.stdout == "done\n", result.stdout
     assert not await asyncio.to_thread(Path("/tmp/private").exists)
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
+@pytest.mark.parametrize("tier", VARIANTS)
 async def test_no_network_to_host_loopback_or_redis(tier: str, redis_server_url: str) -> None:
     connections: list[object] = []
 
@@ -103,7 +128,7 @@ async def test_no_network_to_host_loopback_or_redis(tier: str, redis_server_url:
         "    except OSError as exc:\n        print(type(exc).__name__)"
     )
     try:
-        async with open_session(tier) as session:
+        async with sandbox(tier) as session:
             result = await session.execute(code)
     finally:
         server.close()
@@ -146,10 +171,13 @@ async def main():
         socket.create_connection((addr, 80), timeout=3).close()
     await asyncio.sleep(0.2)
     baseline = len(seen)
-    async with open_session(sys.argv[1]) as session:
+    restored = sys.argv[1] == "gvisor-restored"
+    tier, preload = ("gvisor", ("pandas", "matplotlib.pyplot")) if restored else (sys.argv[1], ())
+    async with open_session(tier, preload=preload) as session:
         result = await session.execute(CODE)
     await asyncio.sleep(0.2)
-    print(json.dumps({"self_check": baseline, "from_sandbox": seen[baseline:], "stdout": result.stdout}))
+    print(json.dumps({"self_check": baseline, "from_sandbox": seen[baseline:],
+                      "stdout": result.stdout, "restored": session.restored}))
 asyncio.run(main())
 """
 
@@ -157,7 +185,7 @@ asyncio.run(main())
 @pytest.mark.skipif(
     shutil.which("unshare") is None or shutil.which("ip") is None, reason="needs unshare and ip"
 )
-@pytest.mark.parametrize("tier", ISOLATED)
+@pytest.mark.parametrize("tier", VARIANTS)
 async def test_outside_and_metadata_addresses_are_unreachable(tier: str) -> None:
     argv = ["unshare", "-n", sys.executable, "-c", _NETNS_SCRIPT, tier]
     done = await asyncio.to_thread(
@@ -166,15 +194,16 @@ async def test_outside_and_metadata_addresses_are_unreachable(tier: str) -> None
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["self_check"] == 2  # the listeners work, so silence below means something
+    assert report["restored"] == (tier == RESTORED)
     assert report["from_sandbox"] == []
     assert "CONNECTED" not in report["stdout"]
     assert report["stdout"].count("\n") == 2
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
+@pytest.mark.parametrize("tier", VARIANTS)
 async def test_fork_bomb_is_contained(tier: str) -> None:
     started = time.monotonic()
-    async with open_session(tier, SandboxLimits(processes=16, wall_time_s=15)) as session:
+    async with sandbox(tier, SandboxLimits(processes=16, wall_time_s=15)) as session:
         result = await session.execute("import os\nwhile True:\n    os.fork()")
         after = await session.execute("print('alive')")
     assert result.limit_hit in {"processes", "wall_time"}
@@ -184,7 +213,7 @@ async def test_fork_bomb_is_contained(tier: str) -> None:
     assert host_ok.returncode == 0
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
+@pytest.mark.parametrize("tier", VARIANTS)
 async def test_disk_fill_stops_at_the_tmpfs_and_work_dir_sizes(tier: str) -> None:
     def fill(where: str) -> str:
         return (
@@ -195,7 +224,7 @@ async def test_disk_fill_stops_at_the_tmpfs_and_work_dir_sizes(tier: str) -> Non
         )
 
     limits = SandboxLimits(tmp_mb=8, work_mb=16, file_size_mb=4)
-    async with open_session(tier, limits) as session:
+    async with sandbox(tier, limits) as session:
         tmp = await session.execute(fill("/tmp"))
         work = await session.execute(fill("."))
         alive = await session.execute("print('alive')")
@@ -205,7 +234,7 @@ async def test_disk_fill_stops_at_the_tmpfs_and_work_dir_sizes(tier: str) -> Non
     assert alive.stdout == "alive\n"
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
+@pytest.mark.parametrize("tier", VARIANTS)
 async def test_host_processes_cannot_be_signalled(tier: str) -> None:
     canary = await asyncio.create_subprocess_exec("sleep", "60")
     targets = [os.getpid(), canary.pid, 1]
@@ -217,7 +246,7 @@ async def test_host_processes_cannot_be_signalled(tier: str) -> None:
         "try:\n    os.kill(-1, signal.SIGKILL)\nexcept OSError:\n    pass\n"
     )
     try:
-        async with open_session(tier) as session:
+        async with sandbox(tier) as session:
             result = await session.execute(code)
         await asyncio.sleep(0.2)
         assert canary.returncode is None
@@ -229,7 +258,7 @@ async def test_host_processes_cannot_be_signalled(tier: str) -> None:
         await canary.wait()
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
+@pytest.mark.parametrize("tier", VARIANTS)
 async def test_sessions_do_not_see_each_other(tier: str) -> None:
     find_mine = (
         "import os\nfound = []\n"
@@ -239,7 +268,7 @@ async def test_sessions_do_not_see_each_other(tier: str) -> None:
         "        found += [d] if 'mine.txt' in names else []\n"
         "print(found)"
     )
-    async with open_session(tier) as first, open_session(tier) as second:
+    async with sandbox(tier) as first, sandbox(tier) as second:
         await first.execute("open('mine.txt', 'w').write('first only')")
         result = await second.execute(find_mine)
         listed = await second.list_files()
@@ -262,9 +291,9 @@ DANGEROUS = (
 )
 
 
-@pytest.mark.parametrize("tier", ISOLATED)
+@pytest.mark.parametrize("tier", VARIANTS)
 async def test_dangerous_syscalls_are_refused(tier: str) -> None:
-    async with open_session(tier) as session:
+    async with sandbox(tier) as session:
         result = await session.execute(DANGEROUS)
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
     assert set(lines) == {"mount", "unshare", "setns", "ptrace"}, result.stdout
