@@ -64,11 +64,11 @@ def bare_jail(repeats: int) -> Result:
         result.anchor = "bwrap or Chromium missing"
         return result
     # The jail the browser gets here, as the jail's own plan decides it.
-    mode = plan(chromium_executable()).mode
-    if mode == "none":
-        result.anchor = "no browser jail works here"
+    jail = plan(chromium_executable())
+    if jail.mode == "none":
+        result.anchor = f"no browser jail: {jail.reason}"
         return result
-    argv = [*bwrap_argv(bwrap, binary, netns=mode == "bwrap+netns")[:-1], "/bin/true"]
+    argv = [*bwrap_argv(bwrap, binary, netns=jail.mode == "bwrap+netns")[:-1], "/bin/true"]
     for _ in range(repeats):
         started = time.perf_counter()
         subprocess.run(argv, check=True)

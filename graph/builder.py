@@ -66,19 +66,18 @@ _OUR_MODELS = tuple(
     and issubclass(value, models.BaseModel)
     and value is not models.BaseModel
 )
-# A node that raised leaves its exception as a pending write, read back on resume (the node then
-# runs again). Builtin exceptions construct without side effects; any other class stays refused.
+SERDE_ALLOWLIST = tuple(("graph.models", name) for name in _OUR_MODELS)
+
+# A node that raised leaves its exception as a pending write, which resume reads back (and the
+# node runs again). In the JSON form (the Redis saver's) LangGraph never rebuilds an exception,
+# it only looks the class up first: naming the builtin ones keeps that lookup from warning.
 _BUILTIN_ERRORS = tuple(
     name
     for name, value in vars(builtins).items()
-    if isinstance(value, type) and issubclass(value, BaseException)
-)
-SERDE_ALLOWLIST = (
-    *(("graph.models", name) for name in _OUR_MODELS),
-    *(("builtins", name) for name in _BUILTIN_ERRORS),
+    if isinstance(value, type) and issubclass(value, Exception)
 )
 
-# The JSON form (used by the Redis saver) names a class by its dotted path, split.
+# The JSON form names a class by its dotted path, split.
 JSON_ALLOWLIST = (
     *(("graph", "models", name) for name in _OUR_MODELS),
     *(("builtins", name) for name in _BUILTIN_ERRORS),

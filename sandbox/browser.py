@@ -94,21 +94,26 @@ BUSY_TRACKER_JS = """
     return id;
   };
   window.clearTimeout = function(id) { busy.timers.delete(id); return ct(id); };
-  const f = window.fetch;
-  if (f) window.fetch = function(...a) {
-    busy.net++; return f.apply(this, a).finally(() => { busy.net--; });
+  // One request or body read in flight, counted until it settles or for 3 s at most (like
+  // timers: a long poll or an endless stream must not hold every wait to its limit).
+  const begin = () => {
+    let open = true;
+    busy.net++;
+    const end = () => { if (open) { open = false; busy.net--; } };
+    st(end, 3000);
+    return end;
   };
+  const f = window.fetch;
+  if (f) window.fetch = function(...a) { return f.apply(this, a).finally(begin()); };
   // fetch() resolves on the headers: reading the body is in-flight work too. Each count drops
   // in a reaction that runs before the page's own, so there is no idle gap between the two.
   if (window.Response) for (const name of ['json', 'text', 'arrayBuffer', 'blob', 'formData']) {
     const read = Response.prototype[name];
-    if (read) Response.prototype[name] = function(...a) {
-      busy.net++; return read.apply(this, a).finally(() => { busy.net--; });
-    };
+    if (read) Response.prototype[name] = function(...a) { return read.apply(this, a).finally(begin()); };
   }
   const send = XMLHttpRequest.prototype.send;
   XMLHttpRequest.prototype.send = function(...a) {
-    busy.net++; this.addEventListener('loadend', () => { busy.net--; }); return send.apply(this, a);
+    this.addEventListener('loadend', begin()); return send.apply(this, a);
   };
   new MutationObserver(() => { busy.lastMutation = Date.now(); })
     .observe(document, {subtree: true, childList: true, characterData: true, attributes: false});

@@ -168,10 +168,12 @@ class LlmBrain:
         self, submission: SubmitFindingsInput, policy: EgressPolicy, collected: Collected
     ) -> None:
         """Check the model's answer: facts from visited pages only, no off-policy links."""
-        visited = {page_identity(url) for url in collected.pages}
+        # A fact's source is the URL the browser loaded, never the model's spelling of it.
+        visited = {page_identity(url): url for url in reversed(collected.pages)}
         notes: list[SubagentError] = []
         for fact in submission.key_facts[:MAX_SUBMITTED_FACTS]:
-            if page_identity(fact.source_url) not in visited:
+            source = visited.get(page_identity(fact.source_url))
+            if source is None:
                 preview = fact.text[:80]
                 msg = (
                     f"dropped a key fact whose source_url is not a page this subagent visited "
@@ -182,7 +184,7 @@ class LlmBrain:
             text = await _drop_links(fact.text, policy, notes, where=self.task.url)
             bounded, _ = bound(text.strip(), FACT_MAX_CHARS)
             if bounded:
-                self.facts.append(Fact(text=bounded, source_url=fact.source_url, score=1.0))
+                self.facts.append(Fact(text=bounded, source_url=source, score=1.0))
         summary = await _drop_links(submission.summary, policy, notes, where=self.task.url)
         self.summary, _ = bound(summary.strip(), SUMMARY_MAX_CHARS)
         collected.errors.extend(notes)

@@ -272,6 +272,11 @@ async def test_an_injected_page_cannot_move_the_subagent_or_its_findings(
                         key_facts=[
                             {"text": "Basic costs $6.00 per month.", "source_url": start},
                             {"text": "Everything is free.", "source_url": injected_link(m)},
+                            # the visited page, respelled with a misleading userinfo part
+                            {
+                                "text": "Basic is billed monthly.",
+                                "source_url": start.replace("://", "://pay.example.com@", 1),
+                            },
                         ],
                     ),
                 ]
@@ -293,8 +298,10 @@ async def test_an_injected_page_cannot_move_the_subagent_or_its_findings(
     assert refused and all(e.rule == "off_plan" for e in refused)
     assert any(e.where.startswith(collector) for e in refused)
     # Off-plan facts and links are gone; the note names the rule, not the link.
+    # A kept fact cites the page as the browser loaded it, never the model's spelling.
     assert [(f.text, f.source_url) for f in findings.key_facts] == [
-        ("Basic costs $6.00 per month.", start)
+        ("Basic costs $6.00 per month.", start),
+        ("Basic is billed monthly.", start),
     ]
     assert collector_host not in findings.summary and "[link removed: off_plan]" in findings.summary
     kinds = {e.kind for e in findings.errors}

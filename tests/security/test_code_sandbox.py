@@ -71,6 +71,8 @@ async def test_host_files_and_secrets_are_invisible(
     secret = tmp_path / "credentials"
     secret.write_text("aws_secret_access_key = fake-host-secret\n")
     monkeypatch.setenv("FLOTILLA_TEST_MARKER", "fake-host-secret")
+    if tier == RESTORED:  # an image built while the secret is in the host's environment
+        monkeypatch.setenv("FLOTILLA_SNAPSHOT_DIR", str(tmp_path / "snapshots"))
     paths = [
         str(secret),
         str(REPO / "pyproject.toml"),
@@ -143,6 +145,7 @@ async def test_no_network_to_host_loopback_or_redis(tier: str, redis_server_url:
 _NETNS_SCRIPT = """
 import asyncio, json, socket, subprocess, sys, threading
 from sandbox.interpreter import open_session
+from sandbox.pool import DEFAULT_PRELOAD
 TARGETS = ("10.255.255.1", "169.254.169.254")
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 for addr in TARGETS:
@@ -172,7 +175,7 @@ async def main():
     await asyncio.sleep(0.2)
     baseline = len(seen)
     restored = sys.argv[1] == "gvisor-restored"
-    tier, preload = ("gvisor", ("pandas", "matplotlib.pyplot")) if restored else (sys.argv[1], ())
+    tier, preload = ("gvisor", DEFAULT_PRELOAD) if restored else (sys.argv[1], ())
     async with open_session(tier, preload=preload) as session:
         result = await session.execute(CODE)
     await asyncio.sleep(0.2)
