@@ -767,7 +767,8 @@ class _ProcessSession:
 
     async def _checkpoint(self, image: Path) -> None:
         """Write this (template) sandbox's image to ``image``; the sandbox exits."""
-        argv = [_runsc(), "--root", str(self.base / "runsc"), "checkpoint"]
+        runsc = await asyncio.to_thread(_runsc)  # which() stats PATH: not on the event loop
+        argv = [runsc, "--root", str(self.base / "runsc"), "checkpoint"]
         argv += ["--image-path", str(image), _container_id(self.base)]
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={}

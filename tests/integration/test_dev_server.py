@@ -19,6 +19,9 @@ from pathlib import Path
 import pytest
 from langgraph_sdk import get_client
 
+from sandbox import snapshot
+from sandbox.interpreter import resolve_tier
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,14 +35,22 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def dev_server(tmp_path_factory) -> Iterator[str]:
-    port, workdir = _free_port(), tmp_path_factory.mktemp("devserver")
+def workdir(tmp_path_factory) -> Path:
+    """The server's runs, its gVisor snapshot store and its log."""
+    return tmp_path_factory.mktemp("devserver")
+
+
+@pytest.fixture(scope="module")
+def dev_server(workdir: Path) -> Iterator[str]:
+    port = _free_port()
     env = {
         **os.environ,
         "LANGSMITH_TRACING": "false",
         "LANGCHAIN_TRACING_V2": "false",
         "LANGGRAPH_NO_ANALYTICS": "1",
         "FLOTILLA_RUNS_DIR": str(workdir / "runs"),
+        # An empty store: the server itself builds the image its analysts restore.
+        "FLOTILLA_SNAPSHOT_DIR": str(workdir / "snapshots"),
     }
     cmd = [str(Path(sys.executable).parent / "langgraph"), "dev", "--no-browser", "--no-reload",
            "--host", "127.0.0.1", "--port", str(port), "--config", str(ROOT / "langgraph.json")]  # fmt: skip
@@ -188,3 +199,16 @@ async def test_three_threads_at_once_on_one_server_stay_separate(client, site_se
         values = (await client.threads.get_state(thread["thread_id"]))["values"]
         assert [s["site"] for s in values["subagents"]] == [site.url]
         assert thread["thread_id"] in values["report_path"]
+
+
+async def test_nothing_the_runs_did_blocked_the_servers_event_loop(client, workdir: Path) -> None:
+    # langgraph dev flags blocking calls on its event loop (and fails the call that made one).
+    # The runs above went through planning, browsing, analysis and memory: none may block.
+    log = (workdir / "server.log").read_text()
+    assert "Blocking call" not in log, log[log.find("Blocking call") - 300 :][:3000]
+    if os.geteuid() == 0 and resolve_tier("auto") == "gvisor":
+        # the analysts' gVisor sessions came from a snapshot the server built, not from boots
+        store = workdir / "snapshots"
+        assert [p.name for p in store.glob("*.failed")] == []
+        assert list(store.glob(f"*/{snapshot.IMAGE_FILE}")), sorted(store.iterdir())
+        assert "gVisor snapshot unavailable" not in log
