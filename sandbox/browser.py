@@ -111,6 +111,12 @@ BUSY_TRACKER_JS = """
     const read = Response.prototype[name];
     if (read) Response.prototype[name] = function(...a) { return read.apply(this, a).finally(begin()); };
   }
+  // A body read chunk by chunk (response.body.getReader()): each pending read counts the same.
+  const Reader = window.ReadableStreamDefaultReader;
+  if (Reader) {
+    const chunk = Reader.prototype.read;
+    Reader.prototype.read = function(...a) { return chunk.apply(this, a).finally(begin()); };
+  }
   const send = XMLHttpRequest.prototype.send;
   XMLHttpRequest.prototype.send = function(...a) {
     this.addEventListener('loadend', begin()); return send.apply(this, a);
