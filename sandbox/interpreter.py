@@ -11,16 +11,16 @@ A session is one persistent REPL process (``sandbox/_driver.py``) started inside
 - ``none``: a plain subprocess with rlimits and a scrubbed environment. No isolation; only
   used when asked for by name.
 
-Crashes and limit hits come back as an ``ExecResult``; nothing but misuse raises.
+Crashes and limit hits come back as an ``ExecResult``; nothing but misuse raises. What each
+tier's jail looks like is ``sandbox/tiers.py``; the host's side of the work dir is
+``sandbox/workdir.py``; gVisor's snapshot images are ``sandbox/snapshot.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import functools
-import hashlib
 import json
 import logging
 import os
@@ -30,18 +30,32 @@ import signal
 import struct
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
-from sandbox import seccomp, snapshot
+from sandbox import snapshot, workdir
+from sandbox.tiers import (
+    DRIVER_SOURCE,
+    SNAPSHOT_UID,
+    UID_BASE,
+    UID_SPAN,
+    Launch,
+    SyscallFilter,
+    command_for,
+    container_id,
+    host_path,
+    python_layout,
+    runsc_path,
+    sandbox_env,
+    snapshot_material,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -54,22 +68,13 @@ KNOWN_TIERS = ("gvisor", "bwrap", "none")
 # matplotlib; what it still costs is syscalls (~60 us each on the ptrace platform, where bwrap's
 # are native), e.g. FreeType reading glyphs while charts are drawn. bwrap where runsc cannot run.
 AUTO_ORDER = ("gvisor", "bwrap")
-GVISOR_PLATFORM = os.environ.get("FLOTILLA_GVISOR_PLATFORM", "ptrace")
 _INSTALL_HINT = {
     "bwrap": "install bubblewrap (Debian: `apt-get install bubblewrap`) and allow user namespaces",
     "gvisor": "install gVisor's runsc (Debian: `apt-get install runsc`) and run as root, or use 'bwrap'",
 }
-SyscallFilter = Literal["seccomp", "gvisor", "none"]
 _HEADER = struct.Struct(">I")
-_DRIVER_SOURCE = (Path(__file__).with_name("_driver.py")).read_text()
-_SANDBOX_WORK = "/work"
-_VENV_MOUNT = "/opt/flotilla-venv"
-_UID_BASE, _UID_SPAN = 200_000, 100_000
-_SNAPSHOT_UID = _UID_BASE  # the uid gVisor templates (so every restored session) run as
 _START_TIMEOUT_S = 60.0
 _STDERR_TAIL = 4_000
-_THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-_ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "mime.types")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -144,299 +149,6 @@ class CodeSession(Protocol):
 # --- tier selection -------------------------------------------------------------------------
 
 
-def _python_layout() -> tuple[Path, Path | None, str]:
-    """(base prefix, venv prefix or None, python path as seen inside the bwrap jail)."""
-    base = Path(sys.base_prefix).resolve()
-    venv = Path(sys.prefix).resolve() if sys.prefix != sys.base_prefix else None
-    exe = Path(sys.executable)
-    if venv is not None and exe.is_relative_to(sys.prefix):
-        return base, venv, str(Path(_VENV_MOUNT) / exe.relative_to(sys.prefix))
-    return base, venv, str(exe.resolve())
-
-
-def _ancestor_dirs(target: str, made: set[str]) -> list[str]:
-    """``--dir`` args for missing parents of a mount point; bwrap would make them 0700."""
-    args: list[str] = []
-    for parent in reversed(PurePosixPath(target).parents):
-        name = str(parent)
-        if name == "/" or any(name == m or name.startswith(m + "/") for m in made):
-            continue
-        made.add(name)
-        args += ["--perms", "0755", "--dir", name]
-    return args
-
-
-def _root_mounts() -> list[str]:
-    """Read-only /usr plus the merged-/usr symlinks (or binds) and a minimal /etc."""
-    args = ["--ro-bind", "/usr", "/usr"]
-    for name in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-        if os.path.islink(name):
-            args += ["--symlink", os.readlink(name), name]
-        elif os.path.isdir(name):
-            args += ["--ro-bind", name, name]
-    args += ["--perms", "0755", "--dir", "/etc"]
-    for name in _ETC_FILES:
-        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
-    return args
-
-
-def _python_mounts() -> list[str]:
-    """Read-only binds of the interpreter (and venv, away from /work) the REPL runs on."""
-    base, venv, _ = _python_layout()
-    made = {"/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/proc", "/dev", "/tmp"}
-    args = [*_ancestor_dirs(str(base), made), "--ro-bind", str(base), str(base)]
-    made.add(str(base))
-    if venv is not None:
-        args += [*_ancestor_dirs(_VENV_MOUNT, made), "--ro-bind", str(venv), _VENV_MOUNT]
-    return args
-
-
-def _sandbox_env() -> dict[str, str]:
-    return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin",
-        "HOME": _SANDBOX_WORK,
-        "MPLBACKEND": "Agg",
-        "MPLCONFIGDIR": "/tmp/mpl",
-        "XDG_CACHE_HOME": "/tmp/cache",  # fontconfig caches here, not in the work dir
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "LANG": "C.UTF-8",
-        **_THREAD_ENV,
-    }
-
-
-def _bwrap_argv(
-    *,
-    work: Path,
-    uid: int | None,
-    command: Sequence[str],
-    seccomp_fd: int | None = None,
-    tmp_mb: int = 64,
-) -> list[str]:
-    """bwrap command line; ``uid`` set means we are root and drop to it with setpriv."""
-    if uid is None:
-        ns = ["--unshare-all", "--uid", "65534", "--gid", "65534", "--disable-userns"]
-        drop: list[str] = []
-    else:
-        ns = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
-        ns += ["--unshare-cgroup-try"]
-        ns += [a for cap in ("SETUID", "SETGID", "SETPCAP") for a in ("--cap-add", f"CAP_{cap}")]
-        drop = ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-        drop += ["--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
-    env = [a for k, v in _sandbox_env().items() for a in ("--setenv", k, v)]
-    return [
-        "bwrap",
-        *ns,
-        "--die-with-parent",
-        "--new-session",
-        "--hostname",
-        "sandbox",
-        *_root_mounts(),
-        *_python_mounts(),
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--perms",
-        "1777",
-        "--size",
-        str(tmp_mb << 20),
-        "--tmpfs",
-        "/tmp",
-        "--bind",
-        str(work),
-        _SANDBOX_WORK,
-        "--chdir",
-        _SANDBOX_WORK,
-        "--clearenv",
-        *env,
-        *([] if seccomp_fd is None else ["--seccomp", str(seccomp_fd)]),
-        *drop,
-        *command,
-    ]
-
-
-# --- gVisor: an OCI bundle for `runsc run` ----------------------------------------------------
-
-
-def _gvisor_mounts(work: Path, tmp_mb: int) -> list[dict[str, object]]:
-    """The same view as the bwrap jail: read-only system and Python, private /work and /tmp."""
-    base, venv, _ = _python_layout()
-
-    def ro(source: str, dest: str | None = None) -> dict[str, object]:
-        return {
-            "destination": dest or source,
-            "type": "bind",
-            "source": source,
-            "options": ["rbind", "ro"],
-        }
-
-    mounts: list[dict[str, object]] = [
-        {"destination": "/proc", "type": "proc", "source": "proc"},
-        {
-            "destination": "/tmp",
-            "type": "tmpfs",
-            "source": "tmpfs",
-            "options": ["mode=1777", f"size={tmp_mb}m"],
-        },
-        ro("/usr"),
-        *(ro(f"/etc/{n}") for n in _ETC_FILES if os.path.exists(f"/etc/{n}")),
-        ro(str(base)),
-    ]
-    if venv is not None:
-        mounts.append(ro(str(venv), _VENV_MOUNT))
-    mounts.append(
-        {
-            "destination": _SANDBOX_WORK,
-            "type": "bind",
-            "source": str(work),
-            "options": ["rbind", "rw"],
-        }
-    )
-    return mounts
-
-
-def _gvisor_rootfs(root: Path, mounts: list[dict[str, object]]) -> None:
-    """An empty read-only root: merged-/usr symlinks and the mount points, nothing else."""
-    for name in ("/bin", "/sbin", "/lib", "/lib32", "/lib64"):
-        if os.path.islink(name):
-            (root / name.lstrip("/")).symlink_to(os.readlink(name))
-    for mount in mounts:
-        point = root / str(mount["destination"]).lstrip("/")
-        if Path(str(mount["source"])).is_file():
-            point.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-            point.touch(mode=0o644)
-        else:
-            point.mkdir(mode=0o755, parents=True, exist_ok=True)
-    for path in [root, *root.rglob("*")]:
-        if not path.is_symlink():
-            path.chmod(0o755 if path.is_dir() else 0o644)
-
-
-def _gvisor_argv(
-    *,
-    base: Path,
-    work: Path,
-    uid: int,
-    command: Sequence[str],
-    tmp_mb: int = 64,
-    image: Path | None = None,
-) -> list[str]:
-    """Write an OCI bundle under ``base``; return the ``runsc run`` command line for it, or the
-    ``runsc restore`` one when ``image`` is a checkpoint of the same layout."""
-    bundle, state = base / "bundle", base / "runsc"
-    mounts = _gvisor_mounts(work, tmp_mb)
-    (bundle / "rootfs").mkdir(parents=True)
-    state.mkdir(mode=0o700)
-    _gvisor_rootfs(bundle / "rootfs", mounts)
-    caps: dict[str, list[str]] = {
-        k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")
-    }
-    spec = {
-        "ociVersion": "1.0.0",
-        "process": {
-            "terminal": False,
-            "user": {"uid": uid, "gid": uid},
-            "args": list(command),
-            "env": [f"{k}={v}" for k, v in _sandbox_env().items()],
-            "cwd": _SANDBOX_WORK,
-            "noNewPrivileges": True,
-            "capabilities": caps,
-        },
-        "root": {"path": "rootfs", "readonly": True},
-        "hostname": "sandbox",
-        "mounts": mounts,
-        "linux": {"namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")]},
-    }
-    (bundle / "config.json").write_text(json.dumps(spec))
-    verb = ["run"] if image is None else ["restore", "--image-path", str(image)]
-    runsc = [_runsc(), "--root", str(state), "--network=none", f"--platform={GVISOR_PLATFORM}"]
-    return [*runsc, *verb, "--bundle", str(bundle), _container_id(base)]
-
-
-def _container_id(base: Path) -> str:
-    return f"flotilla-{base.name}"
-
-
-def _runsc() -> str:
-    """runsc by absolute path: what runs is what the snapshot key stamped."""
-    return shutil.which("runsc") or "runsc"
-
-
-def _host_path(inside: str) -> str:
-    """Where a file the REPL sees lives on the host (the venv is mounted elsewhere inside)."""
-    _, venv, _ = _python_layout()
-    if venv is not None and (inside == _VENV_MOUNT or inside.startswith(_VENV_MOUNT + "/")):
-        return str(venv) + inside[len(_VENV_MOUNT) :]
-    return inside
-
-
-def _snapshot_material(preload: Sequence[str], tmp_mb: int) -> dict[str, object]:
-    """Everything a template's image depends on; a change to any of it means a new image."""
-
-    def stamp(path: str) -> list[object]:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return [path, None]
-        return [path, st.st_size, st.st_mtime_ns]
-
-    paths = sysconfig.get_paths()
-    code_dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
-    libs = ["/usr/lib", f"/usr/lib/{sysconfig.get_config_var('MULTIARCH') or ''}"]
-    libs.append("/usr/share/fonts")  # matplotlib's font list is in the image
-    return {
-        "format": 2,
-        "runsc": stamp(_runsc()),
-        "platform": GVISOR_PLATFORM,
-        "python": [str(p) for p in _python_layout()] + [sys.version],
-        "interpreter": stamp(os.path.realpath(sys.executable)),
-        "code": [stamp(d) for d in sorted(code_dirs)],
-        "system": [stamp(d) for d in libs] + [stamp(f"/etc/{n}") for n in _ETC_FILES],
-        "driver": hashlib.sha256(_DRIVER_SOURCE.encode()).hexdigest(),
-        "env": _sandbox_env(),
-        "preload": list(preload),
-        "tmp_mb": tmp_mb,
-        "uid": _SNAPSHOT_UID,
-    }
-
-
-@dataclass
-class _Launch:
-    """How to start one jailed command: its argv and the fds it inherits."""
-
-    argv: list[str]
-    pass_fds: tuple[int, ...] = ()
-    syscall_filter: SyscallFilter = "none"
-
-    def close(self) -> None:
-        for fd in self.pass_fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-def _launch(
-    tier: str,
-    *,
-    base: Path,
-    work: Path,
-    uid: int | None,
-    command: Sequence[str],
-    tmp_mb: int,
-    image: Path | None = None,
-) -> _Launch:
-    """The command line that runs ``command`` (a path inside the jail) in ``tier``, or for
-    gVisor, restores ``image`` instead."""
-    if tier == "gvisor":
-        assert uid is not None
-        argv = _gvisor_argv(
-            base=base, work=work, uid=uid, command=command, tmp_mb=tmp_mb, image=image
-        )
-        return _Launch(argv, syscall_filter="gvisor")
-    fd = seccomp.filter_fd()
-    argv = _bwrap_argv(work=work, uid=uid, command=command, seccomp_fd=fd, tmp_mb=tmp_mb)
-    return _Launch(argv, () if fd is None else (fd,), "none" if fd is None else "seccomp")
-
-
 def _probe(tier: str) -> bool:
     """True when ``tier`` can start Python here with the exact layout sessions use."""
     if shutil.which("runsc" if tier == "gvisor" else "bwrap") is None:
@@ -450,8 +162,8 @@ def _probe(tier: str) -> bool:
         if uid is not None:
             os.chown(work, uid, uid)
         code = "import os; assert os.getuid() != 0; print('ok')"
-        command = [_python_layout()[2], "-I", "-c", code]
-        launch = _launch(tier, base=Path(tmp), work=work, uid=uid, command=command, tmp_mb=16)
+        command = [python_layout()[2], "-I", "-c", code]
+        launch = command_for(tier, base=Path(tmp), work=work, uid=uid, command=command, tmp_mb=16)
         try:
             done = subprocess.run(
                 launch.argv,
@@ -509,111 +221,7 @@ def _pick_uid(tier: str) -> int | None:
     /work files as it. Rootless bwrap maps to 65534 itself (None)."""
     if tier == "none" or (tier == "bwrap" and os.geteuid() != 0):
         return None
-    return _UID_BASE + 1 + secrets.randbelow(_UID_SPAN - 1)
-
-
-# --- work-dir file access (host side, never follows symlinks) -------------------------------
-
-
-def _parts(path: str) -> list[str]:
-    """Components of a work-dir relative path; ValueError for anything that could escape."""
-    pure = PurePosixPath(path)
-    parts = [p for p in pure.parts if p != "."]
-    if not path or "\x00" in path or pure.is_absolute() or ".." in parts or not parts:
-        msg = f"path {path!r} must be relative to the sandbox work dir, without '..'"
-        raise ValueError(msg)
-    return parts
-
-
-def _open_dir(root: Path, parts: Sequence[str], *, create: bool, uid: int | None) -> int:
-    """Open a directory below ``root`` component by component, refusing symlinks."""
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for name in parts:
-            if create:
-                with contextlib.suppress(FileExistsError):
-                    os.mkdir(name, 0o755, dir_fd=fd)
-                    if uid is not None:
-                        os.chown(name, uid, uid, dir_fd=fd, follow_symlinks=False)
-            child = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            os.close(fd)
-            fd = child
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _write(root: Path, path: str, data: bytes, uid: int | None) -> None:
-    *dirs, name = _parts(path)
-    dir_fd = _open_dir(root, dirs, create=True, uid=uid)
-    try:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
-        fd = os.open(name, flags, 0o644, dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
-    with os.fdopen(fd, "wb") as fh:
-        if uid is not None:
-            os.fchown(fh.fileno(), uid, uid)
-        fh.write(data)
-
-
-def _read(root: Path, path: str) -> bytes:
-    *dirs, name = _parts(path)
-    dir_fd = _open_dir(root, dirs, create=False, uid=None)
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
-    finally:
-        os.close(dir_fd)
-    with os.fdopen(fd, "rb") as fh:
-        return fh.read()
-
-
-def _listing(root: Path) -> dict[str, tuple[int, int]]:
-    """Regular files below ``root`` (symlinks not followed) -> (mtime_ns, size)."""
-    found: dict[str, tuple[int, int]] = {}
-    stack = [root]
-    while stack:
-        with contextlib.suppress(OSError), os.scandir(stack.pop()) as it:
-            for entry in it:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(Path(entry.path))
-                elif entry.is_file(follow_symlinks=False):
-                    st = entry.stat(follow_symlinks=False)
-                    rel = Path(entry.path).relative_to(root).as_posix()
-                    found[rel] = (st.st_mtime_ns, st.st_size)
-    return found
-
-
-def _changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
-    return sorted(p for p, meta in after.items() if before.get(p) != meta)
-
-
-# --- the work dir as a size-limited tmpfs (root only) ----------------------------------------
-
-_MNT_DETACH = 2
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _mount_tmpfs(target: Path, size_mb: int) -> bool:
-    """Mount a private tmpfs of ``size_mb`` on ``target``; False (logged) if the kernel refuses."""
-    opts = f"size={size_mb}m,nr_inodes=65536,mode=0700".encode()
-    flags = 0x2 | 0x4 | 0x8  # MS_NOSUID | MS_NODEV | MS_NOEXEC
-    if _libc().mount(b"tmpfs", bytes(target), b"tmpfs", flags, opts) == 0:
-        return True
-    err = ctypes.get_errno()
-    logger.warning(
-        "work dir quota off: mounting a tmpfs on %s failed: %s", target, os.strerror(err)
-    )
-    return False
-
-
-def _umount(target: Path) -> bool:
-    return _libc().umount2(bytes(target), _MNT_DETACH) == 0
+    return UID_BASE + 1 + secrets.randbelow(UID_SPAN - 1)
 
 
 # --- the session ----------------------------------------------------------------------------
@@ -647,16 +255,16 @@ class _ProcessSession:
 
     def _prepare(
         self, preload: Sequence[str], *, template: bool = False, image: Path | None = None
-    ) -> _Launch:
+    ) -> Launch:
         """Make the work dir and the tier's command line (blocking file work; run in a thread).
 
         ``template`` boots a snapshot template; ``image`` restores one (gVisor only).
         """
         snap = template or image is not None
-        self.uid = _SNAPSHOT_UID if snap else _pick_uid(self.tier)
+        self.uid = SNAPSHOT_UID if snap else _pick_uid(self.tier)
         self.work.mkdir()
         if self.tier != "none" and os.geteuid() == 0 and not template:
-            self.work_mounted = _mount_tmpfs(self.work, self.limits.work_mb)
+            self.work_mounted = workdir.mount_tmpfs(self.work, self.limits.work_mb)
         if self.uid is not None:
             os.chown(self.work, self.uid, self.uid)
             self.work.chmod(0o700)
@@ -664,9 +272,9 @@ class _ProcessSession:
         cfg: dict[str, object] = {"template": True} if snap else self.limits.model_dump()
         cfg["preload"] = list(preload)
         if self.tier == "none":
-            return _Launch([sys.executable, "-I", "-B", "-c", _DRIVER_SOURCE, json.dumps(cfg)])
-        inner = [_python_layout()[2], "-I", "-B", "-c", _DRIVER_SOURCE, json.dumps(cfg)]
-        return _launch(
+            return Launch([sys.executable, "-I", "-B", "-c", DRIVER_SOURCE, json.dumps(cfg)])
+        inner = [python_layout()[2], "-I", "-B", "-c", DRIVER_SOURCE, json.dumps(cfg)]
+        return command_for(
             self.tier,
             base=self.base,
             work=self.work,
@@ -679,14 +287,14 @@ class _ProcessSession:
     def _reset(self) -> None:
         """Back to a fresh, empty base dir after a failed restore (blocking; run in a thread)."""
         if self.work_mounted:
-            self.work_mounted = not _umount(self.work)
+            self.work_mounted = not workdir.umount(self.work)
         for name in ("work", "bundle", "runsc"):
             shutil.rmtree(self.base / name, ignore_errors=True)
 
     def _host_env(self) -> dict[str, str]:
         if self.tier != "none":
             return {}
-        env = {**_sandbox_env(), "HOME": str(self.work), "MPLCONFIGDIR": str(self.base / "mpl")}
+        env = {**sandbox_env(), "HOME": str(self.work), "MPLCONFIGDIR": str(self.base / "mpl")}
         env["XDG_CACHE_HOME"] = str(self.base / "cache")
         return {**env, "PATH": os.defpath}
 
@@ -702,7 +310,7 @@ class _ProcessSession:
             await self._boot(preload)
 
     async def _start_from_snapshot(self, preload: Sequence[str]) -> bool:
-        material = await asyncio.to_thread(_snapshot_material, preload, self.limits.tmp_mb)
+        material = await asyncio.to_thread(snapshot_material, preload, self.limits.tmp_mb)
         build = functools.partial(_build_image, preload=tuple(preload), limits=self.limits)
         try:
             image = await snapshot.image(snapshot.key(material), build)
@@ -767,9 +375,9 @@ class _ProcessSession:
 
     async def _checkpoint(self, image: Path) -> None:
         """Write this (template) sandbox's image to ``image``; the sandbox exits."""
-        runsc = await asyncio.to_thread(_runsc)  # which() stats PATH: not on the event loop
+        runsc = await asyncio.to_thread(runsc_path)  # which() stats PATH: not on the event loop
         argv = [runsc, "--root", str(self.base / "runsc"), "checkpoint"]
-        argv += ["--image-path", str(image), _container_id(self.base)]
+        argv += ["--image-path", str(image), container_id(self.base)]
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={}
         )
@@ -824,10 +432,10 @@ class _ProcessSession:
             started = time.monotonic()
             if self.ended is not None:
                 return self._ended_result(started)
-            before = await asyncio.to_thread(_listing, self.work)
+            before = await asyncio.to_thread(workdir.listing, self.work)
             result = await self._round_trip(code, started)
-            after = await asyncio.to_thread(_listing, self.work)
-            files = _changed(before, after)
+            after = await asyncio.to_thread(workdir.listing, self.work)
+            files = workdir.changed(before, after)
             return result.model_copy(
                 update={"files": files, "elapsed_s": time.monotonic() - started}
             )
@@ -894,15 +502,15 @@ class _ProcessSession:
 
     async def write_file(self, path: str, data: bytes) -> None:
         """Write ``data`` to ``path`` inside the work dir (parents created)."""
-        await asyncio.to_thread(_write, self.work, path, data, self.uid)
+        await asyncio.to_thread(workdir.write, self.work, path, data, self.uid)
 
     async def read_file(self, path: str) -> bytes:
         """Bytes of ``path`` inside the work dir; symlinks are refused."""
-        return await asyncio.to_thread(_read, self.work, path)
+        return await asyncio.to_thread(workdir.read, self.work, path)
 
     async def list_files(self) -> list[str]:
         """Regular files in the work dir as sorted relative posix paths."""
-        return sorted(await asyncio.to_thread(_listing, self.work))
+        return sorted(await asyncio.to_thread(workdir.listing, self.work))
 
     def kill_now(self) -> None:
         """SIGKILL the whole process group (bwrap takes its pid namespace down with it)."""
@@ -926,7 +534,7 @@ class _ProcessSession:
 
     def _remove(self) -> None:
         if self.work_mounted:
-            self.work_mounted = not _umount(self.work)
+            self.work_mounted = not workdir.umount(self.work)
         shutil.rmtree(self.base, ignore_errors=True)
 
 
@@ -935,7 +543,7 @@ async def _build_image(image: Path, *, preload: tuple[str, ...], limits: Sandbox
     template = await asyncio.to_thread(_ProcessSession, tier="gvisor", limits=limits)
     try:
         hello = await template._boot(preload, template=True)
-        loaded = [_host_path(str(name)) for name in hello.get("modules", [])]
+        loaded = [host_path(str(name)) for name in hello.get("modules", [])]
         await asyncio.to_thread(snapshot.write_manifest, image, loaded)
         await template._checkpoint(image)
     finally:
