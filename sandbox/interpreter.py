@@ -323,7 +323,6 @@ class _ProcessSession:
             broken = isinstance(exc, _RestoreFailed)
             dropped = ", image dropped" if broken else ""
             logger.warning("gVisor restore of %s failed%s: %s", image.path, dropped, exc)
-            self.kill_now()
             await self._kill()
             self.proc = None
             if broken:

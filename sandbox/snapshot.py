@@ -80,13 +80,18 @@ def key(material: dict[str, object]) -> str:
     return hashlib.sha256(blob).hexdigest()[:32]
 
 
+def stamp(path: str) -> list[int] | None:
+    """[size, mtime_ns] of ``path``, or None when it cannot be read: what says it changed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def write_manifest(image_dir: Path, files: Iterable[str]) -> None:
     """Record size and mtime of the host files a template loaded, beside its checkpoint."""
-    stamps: dict[str, list[int]] = {}
-    for name in sorted(set(files)):
-        with contextlib.suppress(OSError):
-            st = os.stat(name)
-            stamps[name] = [st.st_size, st.st_mtime_ns]
+    stamps = {name: found for name in sorted(set(files)) if (found := stamp(name)) is not None}
     (image_dir / MANIFEST_FILE).write_text(json.dumps(stamps))
 
 
@@ -96,12 +101,11 @@ def _current(path: Path) -> bool:
         return False
     try:
         stamps = json.loads((path / MANIFEST_FILE).read_text())
-        for name, (size, mtime_ns) in stamps.items():
-            st = os.stat(name)
-            if (st.st_size, st.st_mtime_ns) != (size, mtime_ns):
+        for name, recorded in stamps.items():
+            if stamp(name) != recorded:
                 logger.info("gVisor snapshot %s is stale: %s changed", path.name, name)
                 return False
-    except (OSError, ValueError, TypeError):
+    except (OSError, ValueError, TypeError, AttributeError):
         return False
     return True
 

@@ -12,6 +12,7 @@ The session that runs the command, talks to the REPL and enforces wall time live
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -23,11 +24,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from sandbox import seccomp
+from sandbox import seccomp, snapshot
 
 GVISOR_PLATFORM = os.environ.get("FLOTILLA_GVISOR_PLATFORM", "ptrace")
 SyscallFilter = Literal["seccomp", "gvisor", "none"]
 DRIVER_SOURCE = (Path(__file__).with_name("_driver.py")).read_text()
+_DRIVER_DIGEST = hashlib.sha256(DRIVER_SOURCE.encode()).hexdigest()
 SANDBOX_WORK = "/work"
 VENV_MOUNT = "/opt/flotilla-venv"
 UID_BASE, UID_SPAN = 200_000, 100_000
@@ -36,8 +38,10 @@ _THREAD_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THR
 _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "mime.types")
 
 
+@functools.cache
 def python_layout() -> tuple[Path, Path | None, str]:
-    """(base prefix, venv prefix or None, python path as seen inside the bwrap jail)."""
+    """(base prefix, venv prefix or None, python path as seen inside the jail); fixed for the
+    process, so worked out once (host_path asks it for every module a template loaded)."""
     base = Path(sys.base_prefix).resolve()
     venv = Path(sys.prefix).resolve() if sys.prefix != sys.base_prefix else None
     exe = Path(sys.executable)
@@ -266,11 +270,8 @@ def snapshot_material(preload: Sequence[str], tmp_mb: int) -> dict[str, object]:
     """Everything a template's image depends on; a change to any of it means a new image."""
 
     def stamp(path: str) -> list[object]:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return [path, None]
-        return [path, st.st_size, st.st_mtime_ns]
+        found = snapshot.stamp(path)
+        return [path, None] if found is None else [path, *found]
 
     paths = sysconfig.get_paths()
     code_dirs = {paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths}
@@ -284,7 +285,7 @@ def snapshot_material(preload: Sequence[str], tmp_mb: int) -> dict[str, object]:
         "interpreter": stamp(os.path.realpath(sys.executable)),
         "code": [stamp(d) for d in sorted(code_dirs)],
         "system": [stamp(d) for d in libs] + [stamp(f"/etc/{n}") for n in _ETC_FILES],
-        "driver": hashlib.sha256(DRIVER_SOURCE.encode()).hexdigest(),
+        "driver": _DRIVER_DIGEST,
         "env": sandbox_env(),
         "preload": list(preload),
         "tmp_mb": tmp_mb,
