@@ -103,20 +103,18 @@ BUSY_TRACKER_JS = """
     st(end, 3000);
     return end;
   };
-  const f = window.fetch;
-  if (f) window.fetch = function(...a) { return f.apply(this, a).finally(begin()); };
-  // fetch() resolves on the headers: reading the body is in-flight work too. Each count drops
-  // in a reaction that runs before the page's own, so there is no idle gap between the two.
-  if (window.Response) for (const name of ['json', 'text', 'arrayBuffer', 'blob', 'formData']) {
-    const read = Response.prototype[name];
-    if (read) Response.prototype[name] = function(...a) { return read.apply(this, a).finally(begin()); };
-  }
-  // A body read chunk by chunk (response.body.getReader()): each pending read counts the same.
-  const Reader = window.ReadableStreamDefaultReader;
-  if (Reader) {
-    const chunk = Reader.prototype.read;
-    Reader.prototype.read = function(...a) { return chunk.apply(this, a).finally(begin()); };
-  }
+  // A method returning a promise counts as in flight until that promise settles.
+  const counted = (owner, name) => {
+    const method = owner && owner[name];
+    if (method) owner[name] = function(...a) { return method.apply(this, a).finally(begin()); };
+  };
+  counted(window, 'fetch');
+  // fetch() resolves on the headers: reading the body is in-flight work too, whole or chunk by
+  // chunk. Each count drops in a reaction that runs before the page's own, so there is no idle
+  // gap between one and the next.
+  for (const name of ['json', 'text', 'arrayBuffer', 'blob', 'formData'])
+    counted(window.Response && Response.prototype, name);
+  counted(window.ReadableStreamDefaultReader && ReadableStreamDefaultReader.prototype, 'read');
   const send = XMLHttpRequest.prototype.send;
   XMLHttpRequest.prototype.send = function(...a) {
     this.addEventListener('loadend', begin()); return send.apply(this, a);
