@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
+from bench.envvars import scoped_env
 from bench.report import Result, markdown
 from demo_sites.server import DemoSites
 from sandbox.browser import browser_sandbox, chromium_executable, playwright_driver
@@ -28,20 +26,6 @@ TARGET = "issue target: browser sandbox ready ≤ 0.5 s"
 FIRECRACKER = "anchor: Firecracker boots in ≤ 125 ms"
 MODES = {"jail": "1", "no jail": "0"}
 PAGE_TIMEOUT_MS = 15_000
-
-
-@contextmanager
-def jail_mode(value: str) -> Iterator[None]:
-    """Set FLOTILLA_BROWSER_JAIL for the browsers started inside the block."""
-    before = os.environ.get(JAIL_ENV)
-    os.environ[JAIL_ENV] = value
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop(JAIL_ENV, None)
-        else:
-            os.environ[JAIL_ENV] = before
 
 
 async def one_browser(url: str, allow: list[str]) -> tuple[float, float, float]:
@@ -84,12 +68,12 @@ async def browser_jail(repeats: int = 8, fleet: tuple[int, ...] = (1, 2, 4)) -> 
         url = next(iter(sites.urls.values()))
         async with playwright_driver():
             for mode, value in MODES.items():
-                with jail_mode(value):
+                with scoped_env(**{JAIL_ENV: value}):
                     await one_browser(url, sites.allow_hosts)  # warm the page cache
                     results += await _series(mode, url, sites.allow_hosts, repeats)
             for n in fleet:
                 for mode, value in MODES.items():
-                    with jail_mode(value):
+                    with scoped_env(**{JAIL_ENV: value}):
                         results.append(await _fleet(mode, n, url, sites.allow_hosts, repeats))
     return results
 

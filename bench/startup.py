@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 
+from bench.envvars import scoped_env
 from bench.report import Result
 from demo_sites.server import DemoSites
 from memory.redis_server import EmbeddedRedis
@@ -140,20 +138,6 @@ async def sandbox(*, repeats: int) -> list[Result]:
     return results
 
 
-@contextlib.contextmanager
-def _env(**values: str) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 async def _gvisor_snapshots(repeats: int) -> list[Result]:
     """What the preloaded gVisor rows above owe to snapshots: the one-time image build, and the
     same start booted and importing through the sentry instead (last row)."""
@@ -162,11 +146,11 @@ async def _gvisor_snapshots(repeats: int) -> list[Result]:
     )
     first.anchor = "once per layout (runsc, Python, packages, preload)"
     for _ in range(max(1, repeats // 3)):
-        with tempfile.TemporaryDirectory() as store, _env(FLOTILLA_SNAPSHOT_DIR=store):
+        with tempfile.TemporaryDirectory() as store, scoped_env(FLOTILLA_SNAPSHOT_DIR=store):
             first.samples.append(await _cold_print("gvisor", PRELOAD))
     booted = Result("sandbox", "gvisor: cold start → print(1), + pandas, pyplot, booted", "s")
     booted.anchor = "FLOTILLA_GVISOR_SNAPSHOTS=0"
-    with _env(FLOTILLA_GVISOR_SNAPSHOTS="0"):
+    with scoped_env(FLOTILLA_GVISOR_SNAPSHOTS="0"):
         booted.samples = [await _cold_print("gvisor", PRELOAD) for _ in range(repeats)]
     return [first, booted]
 
