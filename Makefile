@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup demo test test-fast lint format dev bench clean
+.PHONY: help setup demo test test-fast lint format dev bench archmap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,19 +22,22 @@ test-fast: setup ## unit tests only
 	$(BIN)/pytest -q -m "not slow and not e2e"
 
 lint: setup ## ruff (check + format) and mypy
-	$(BIN)/ruff check graph nodes sandbox memory cli demo_sites tests bench
-	$(BIN)/ruff format --check graph nodes sandbox memory cli demo_sites tests bench
+	$(BIN)/ruff check graph nodes sandbox memory cli demo_sites tests bench scripts
+	$(BIN)/ruff format --check graph nodes sandbox memory cli demo_sites tests bench scripts
 	$(BIN)/mypy
 
 format: setup ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix graph nodes sandbox memory cli demo_sites tests bench
-	$(BIN)/ruff format graph nodes sandbox memory cli demo_sites tests bench
+	$(BIN)/ruff check --fix graph nodes sandbox memory cli demo_sites tests bench scripts
+	$(BIN)/ruff format graph nodes sandbox memory cli demo_sites tests bench scripts
 
 dev: setup ## LangGraph dev server (Studio) on langgraph.json
 	$(BIN)/langgraph dev --no-browser
 
 bench: setup ## benchmarks (numbers, no assertions)
 	$(BIN)/python -m bench.run
+
+archmap: setup ## redraw the README's architecture picture from the code's imports
+	$(BIN)/python scripts/archmap.py
 
 clean: ## remove runs and local state (keeps .venv)
 	rm -rf runs .flotilla .pytest_cache .mypy_cache .ruff_cache
