@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     wanted = _with_picture(readme, picture)
     if args.check:
         if wanted != readme:
-            print("README.md's architecture picture is out of date: run make archmap", file=sys.stderr)
+            print(
+                "README.md's architecture picture is out of date: run make archmap", file=sys.stderr
+            )
             return 1
         return 0
     if wanted != readme:
