@@ -1,0 +1,1 @@
+"""Sandboxes: the egress policy, jailed browsers and the code-interpreter tiers."""

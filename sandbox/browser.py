@@ -373,8 +373,11 @@ def _jail_started(pidfile: Path, netns: bool) -> tuple[int | None, socket.socket
 
 
 class _Relay:
-    """Hands the proxy's and the route gate's reports to the session, keeping those that come
-    before it exists (the gate is installed before the page, so before the session)."""
+    """Hands the proxy's and the route gate's reports to the session.
+
+    Reports that come before the session exists are kept (the gate is installed before the page,
+    so before the session).
+    """
 
     def __init__(self) -> None:
         self.session: BrowserSession | None = None

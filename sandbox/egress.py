@@ -209,8 +209,11 @@ class EgressProxy:
         return int(server.sockets[0].getsockname()[1])
 
     async def serve(self, sock: socket.socket) -> None:
-        """Also accept on `sock`, a listening socket made elsewhere (in a jail's network
-        namespace: the browser reaches the proxy there, and nothing else)."""
+        """Also accept on `sock`, a listening socket made elsewhere.
+
+        That is a socket in a jail's network namespace: the browser reaches the proxy there, and
+        nothing else.
+        """
         self._servers.append(await asyncio.start_server(self._serve, sock=sock))
 
     async def close(self) -> None:

@@ -298,8 +298,11 @@ done
 
 @cache
 def _launcher(name: str, command: tuple[str, ...]) -> Path:
-    """Write a launcher once per process: it records its pid (the jail's, bwrap keeps it), merges
-    Chromium's feature switches, then execs `command` with Chromium's arguments."""
+    """Write a launcher once per process.
+
+    It records its pid (the jail's, bwrap keeps it), merges Chromium's feature switches, then
+    execs `command` with Chromium's arguments.
+    """
     script = _runtime_dir() / name
     merged = '${on:+"--enable-features=${on#,}"} ${off:+"--disable-features=${off#,}"}'
     script.write_text(

@@ -52,8 +52,10 @@ class SnapshotError(RuntimeError):
 
 @dataclass(frozen=True)
 class Image:
-    """A published image: its directory, and which build it is (a discard must not hit a
-    rebuild that took its place)."""
+    """A published image: its directory, and which build it is.
+
+    The build matters because a discard must not hit a rebuild that took its place.
+    """
 
     path: Path
     build: str
@@ -178,9 +180,10 @@ def _failed_recently(marker: Path) -> float | None:
 
 
 async def image(name: str, build: Callable[[Path], Awaitable[None]]) -> Image:
-    """The current image for ``name``, building it with ``build(empty_dir)`` when there is none
-    (or it is stale). ``build`` fills the directory it is given; it is published only when
-    ``build`` returns. Raises ``SnapshotError`` when no image can be had (the caller boots).
+    """The current image for ``name``, built with ``build(empty_dir)`` when missing or stale.
+
+    ``build`` fills the directory it is given; it is published only when ``build`` returns.
+    Raises ``SnapshotError`` when no image can be had (the caller boots).
     """
     try:
         store = await asyncio.to_thread(_make_root)
@@ -251,8 +254,10 @@ def _prune(store: Path, *, keep: Path) -> None:
 
 
 def discard(found: Image) -> None:
-    """Remove an image that failed to restore (unless it was rebuilt since), so the next
-    session builds a fresh one."""
+    """Remove an image that failed to restore, so the next session builds a fresh one.
+
+    An image rebuilt since is left alone.
+    """
     with contextlib.suppress(OSError):
         if (found.path / BUILD_FILE).read_text() == found.build:
             _remove(found.path)

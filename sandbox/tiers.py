@@ -40,8 +40,11 @@ _ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts",
 
 @functools.cache
 def python_layout() -> tuple[Path, Path | None, str]:
-    """(base prefix, venv prefix or None, python path as seen inside the jail); fixed for the
-    process, so worked out once (host_path asks it for every module a template loaded)."""
+    """(base prefix, venv prefix or None, python path as seen inside the jail).
+
+    Fixed for the process, so worked out once (host_path asks it for every module a template
+    loaded).
+    """
     base = Path(sys.base_prefix).resolve()
     venv = Path(sys.prefix).resolve() if sys.prefix != sys.base_prefix else None
     exe = Path(sys.executable)
@@ -88,6 +91,7 @@ def _python_mounts() -> list[str]:
 
 
 def sandbox_env() -> dict[str, str]:
+    """The whole environment sandboxed code gets: fixed paths, locale and thread counts, no secrets."""
     return {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": SANDBOX_WORK,
@@ -108,7 +112,7 @@ def bwrap_argv(
     seccomp_fd: int | None = None,
     tmp_mb: int = 64,
 ) -> list[str]:
-    """bwrap command line; ``uid`` set means we are root and drop to it with setpriv."""
+    """Bwrap command line; ``uid`` set means we are root and drop to it with setpriv."""
     if uid is None:
         ns = ["--unshare-all", "--uid", "65534", "--gid", "65534", "--disable-userns"]
         drop: list[str] = []
@@ -217,8 +221,10 @@ def gvisor_argv(
     tmp_mb: int = 64,
     image: Path | None = None,
 ) -> list[str]:
-    """Write an OCI bundle under ``base``; return the ``runsc run`` command line for it, or the
-    ``runsc restore`` one when ``image`` is a checkpoint of the same layout."""
+    """Write an OCI bundle under ``base`` and return the command line that starts it.
+
+    That is ``runsc run``, or ``runsc restore`` when ``image`` is a checkpoint of the same layout.
+    """
     bundle, state = base / "bundle", base / "runsc"
     mounts = _gvisor_mounts(work, tmp_mb)
     (bundle / "rootfs").mkdir(parents=True)
@@ -250,11 +256,12 @@ def gvisor_argv(
 
 
 def container_id(base: Path) -> str:
+    """The gVisor container id of the session whose state lives under ``base``."""
     return f"flotilla-{base.name}"
 
 
 def runsc_path() -> str:
-    """runsc by absolute path: what runs is what the snapshot key stamped."""
+    """Runsc by absolute path: what runs is what the snapshot key stamped."""
     return shutil.which("runsc") or "runsc"
 
 
@@ -302,6 +309,7 @@ class Launch:
     syscall_filter: SyscallFilter = "none"
 
     def close(self) -> None:
+        """Close the file descriptors handed to the jail (the parent's copies)."""
         for fd in self.pass_fds:
             with contextlib.suppress(OSError):
                 os.close(fd)
@@ -317,8 +325,10 @@ def command_for(
     tmp_mb: int,
     image: Path | None = None,
 ) -> Launch:
-    """The command line that runs ``command`` (a path inside the jail) in ``tier``, or for
-    gVisor, restores ``image`` instead."""
+    """The command line that runs ``command`` (a path inside the jail) in ``tier``.
+
+    For gVisor with an ``image``, the command restores that image instead.
+    """
     if tier == "gvisor":
         assert uid is not None
         argv = gvisor_argv(

@@ -1,5 +1,8 @@
-"""The session's work dir, seen from the host: file access that never follows a symlink the
-sandboxed code made, change listings, and (as root) a size-limited tmpfs under it."""
+"""The session's work dir, seen from the host.
+
+File access that never follows a symlink the sandboxed code made, change listings, and (as root)
+a size-limited tmpfs under it.
+"""
 
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ def _open_dir(root: Path, parts: Sequence[str], *, create: bool, uid: int | None
 
 
 def write(root: Path, path: str, data: bytes, uid: int | None) -> None:
+    """Write ``data`` to ``path`` under ``root``, making its folders (owned by ``uid``)."""
     *dirs, name = _parts(path)
     dir_fd = _open_dir(root, dirs, create=True, uid=uid)
     try:
@@ -61,6 +65,7 @@ def write(root: Path, path: str, data: bytes, uid: int | None) -> None:
 
 
 def read(root: Path, path: str) -> bytes:
+    """Read ``path`` under ``root`` without following a symlink anywhere on the way."""
     *dirs, name = _parts(path)
     dir_fd = _open_dir(root, dirs, create=False, uid=None)
     try:
@@ -88,6 +93,7 @@ def listing(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def changed(before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]]) -> list[str]:
+    """The paths of ``after`` that are new or whose (mtime, size) differs from ``before``."""
     return sorted(p for p, meta in after.items() if before.get(p) != meta)
 
 
@@ -115,4 +121,5 @@ def mount_tmpfs(target: Path, size_mb: int) -> bool:
 
 
 def umount(target: Path) -> bool:
+    """Detach the mount at ``target``; True when it went."""
     return _libc().umount2(bytes(target), _MNT_DETACH) == 0

@@ -79,6 +79,11 @@ def _ident(text: str) -> str:
     return "m_" + text.replace("/", "_").replace(".", "_")
 
 
+def _only_docstring(path: Path) -> bool:
+    body = ast.parse(path.read_text(encoding="utf-8")).body
+    return all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in body)
+
+
 def _end(name: str, path: Path, root: Path) -> str:
     """What an arrow to or from this module starts or ends at: its folder's box, or itself."""
     where = folder(path, root)
@@ -103,7 +108,7 @@ def mermaid(root: Path = ROOT) -> str:
         lines.append(f'  subgraph {_ident(where)}["{where}/"]')
         for name in sorted(folders[where]):
             path = found[name]
-            if path.name == "__init__.py" and not path.read_text(encoding="utf-8").strip():
+            if path.name == "__init__.py" and _only_docstring(path):
                 continue
             lines.append(f'    {_ident(name)}["{path.name}"]')
         lines.append("  end")
