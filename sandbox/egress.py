@@ -11,14 +11,17 @@ import contextlib
 import ipaddress
 import socket
 import struct
+import threading
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 # Ranges a subagent must not reach unless a person allow-listed the host: the machine itself,
 # private networks, link-local (cloud metadata lives at 169.254.169.254), CGNAT, and the rest of
-# the special-purpose space.
+# the special-purpose space. The labels make refusals readable; beyond them, any address that is
+# not globally routable is refused too (`blocked_range`).
 _BLOCKED_NETS: tuple[tuple[str, str], ...] = (
     ("0.0.0.0/8", "this-network"),
     ("10.0.0.0/8", "private"),
@@ -28,13 +31,17 @@ _BLOCKED_NETS: tuple[tuple[str, str], ...] = (
     ("172.16.0.0/12", "private"),
     ("192.0.0.0/24", "IETF protocol assignments"),
     ("192.168.0.0/16", "private"),
+    ("192.0.2.0/24", "documentation (TEST-NET-1)"),
     ("198.18.0.0/15", "benchmarking"),
+    ("198.51.100.0/24", "documentation (TEST-NET-2)"),
+    ("203.0.113.0/24", "documentation (TEST-NET-3)"),
     ("224.0.0.0/4", "multicast"),
     ("240.0.0.0/4", "reserved"),
     ("::1/128", "loopback"),
     ("::/128", "unspecified"),
     ("::ffff:0:0/96", "IPv4-mapped"),
     ("64:ff9b::/96", "NAT64"),
+    ("2001:db8::/32", "documentation"),
     ("fc00::/7", "unique-local (private)"),
     ("fe80::/10", "link-local"),
     ("fd00:ec2::254/128", "cloud metadata"),
@@ -57,20 +64,69 @@ class EgressRefused(Exception):
 
 
 def blocked_range(address: str) -> str | None:
-    """The label of the blocked range `address` falls in, or None for a public address."""
+    """The label of the blocked range `address` falls in, or None for a public address.
+
+    IPv6 addresses that carry an IPv4 address (IPv4-mapped, 6to4, Teredo's client) are judged by
+    that address too: `2002:a9fe:a9fe::1` reaches 169.254.169.254 through a 6to4 relay.
+    """
     ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return blocked_range(str(ip.ipv4_mapped)) or "IPv4-mapped"
+    if isinstance(ip, ipaddress.IPv6Address):
+        for kind, inner in (
+            ("IPv4-mapped", ip.ipv4_mapped),
+            ("6to4", ip.sixtofour),
+            ("Teredo", ip.teredo[1] if ip.teredo else None),
+        ):
+            if inner is not None:
+                label = blocked_range(str(inner))
+                if label or kind == "IPv4-mapped":
+                    return f"{kind} of {label}" if label else kind
     for net, label in BLOCKED_NETWORKS:
         if ip.version == net.version and ip in net:
             return f"{label} ({net})"
+    if not ip.is_global:
+        return "not globally routable"
     return None
 
 
-@lru_cache(maxsize=512)
-def _resolve(host: str) -> tuple[str, ...]:
-    infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return tuple(sorted({str(info[4][0]) for info in infos}))
+# How long a resolved name is trusted. getaddrinfo does not give the record's TTL, so this is a
+# bound: short enough that a long-lived server follows DNS changes, long enough that one run's
+# many sub-requests to a site resolve it once.
+DNS_TTL_S = 60.0
+_DNS_CACHE_SIZE = 512
+
+
+class _DnsCache:
+    """Resolved names with a lifetime, shared by the route gate and the proxy (thread-safe)."""
+
+    def __init__(self, ttl_s: float, size: int) -> None:
+        self.ttl_s, self.size = ttl_s, size
+        self._entries: OrderedDict[str, tuple[float, tuple[str, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def resolve(self, host: str) -> tuple[str, ...]:
+        """The addresses of `host`, from the cache while fresh, else from the resolver."""
+        now = time.monotonic()
+        with self._lock:
+            hit = self._entries.get(host)
+            if hit is not None and hit[0] > now:
+                self._entries.move_to_end(host)
+                return hit[1]
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        addresses = tuple(sorted({str(info[4][0]) for info in infos}))
+        with self._lock:
+            self._entries[host] = (now + self.ttl_s, addresses)
+            self._entries.move_to_end(host)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return addresses
+
+    def clear(self) -> None:
+        """Forget every name."""
+        with self._lock:
+            self._entries.clear()
+
+
+DNS_CACHE = _DnsCache(DNS_TTL_S, _DNS_CACHE_SIZE)
 
 
 def resolve_host(host: str) -> tuple[str, ...]:
@@ -78,7 +134,7 @@ def resolve_host(host: str) -> tuple[str, ...]:
     try:
         return (str(ipaddress.ip_address(host)),)
     except ValueError:
-        return _resolve(host)
+        return DNS_CACHE.resolve(host)
 
 
 def origin(url: str) -> str:

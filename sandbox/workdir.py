@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
@@ -64,16 +66,52 @@ def write(root: Path, path: str, data: bytes, uid: int | None) -> None:
         fh.write(data)
 
 
-def read(root: Path, path: str) -> bytes:
-    """Read ``path`` under ``root`` without following a symlink anywhere on the way."""
+# The most the host reads back of one file the sandboxed code wrote.
+MAX_READ_BYTES = 256 * 1024 * 1024
+
+
+def read(root: Path, path: str, *, limit: int = MAX_READ_BYTES) -> bytes:
+    """Read the regular file ``path`` under ``root``, never following a symlink on the way.
+
+    Anything else the sandboxed code may have left there — a FIFO that would stall the read, a
+    device, a socket, a symlink — and a file over ``limit`` bytes are refused with a ValueError
+    that names what was found.
+    """
     *dirs, name = _parts(path)
     dir_fd = _open_dir(root, dirs, create=False, uid=None)
     try:
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=dir_fd)
+        _regular(path, os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+        # Checked again on what was opened (the code may swap the file in between); O_NONBLOCK:
+        # opening a FIFO for reading would otherwise wait for a writer.
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):
+            raise ValueError(f"refused {path!r}: swapped while read, not a regular file") from None
+        raise
     finally:
         os.close(dir_fd)
     with os.fdopen(fd, "rb") as fh:
-        return fh.read()
+        _regular(path, os.fstat(fh.fileno()).st_mode)
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"refused {path!r}: larger than {limit} bytes")
+    return data
+
+
+def _regular(path: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _KINDS.get(stat.S_IFMT(mode), "special file")
+        raise ValueError(f"refused {path!r}: a {kind}, not a regular file")
+
+
+_KINDS = {
+    stat.S_IFLNK: "symlink",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFDIR: "directory",
+}
 
 
 def listing(root: Path) -> dict[str, tuple[int, int]]:

@@ -1,11 +1,20 @@
 """The egress policy: planned sites only, no private ranges unless a person allow-listed them."""
 
 import asyncio
+import socket
 import struct
+import time
 
 import pytest
 
-from sandbox.egress import EgressPolicy, EgressProxy, EgressRefused, blocked_range, validate_url
+from sandbox.egress import (
+    EgressPolicy,
+    EgressProxy,
+    EgressRefused,
+    _DnsCache,
+    blocked_range,
+    validate_url,
+)
 from sandbox.jail import BROWSER_POLICY, bwrap_argv
 
 
@@ -24,15 +33,51 @@ from sandbox.jail import BROWSER_POLICY, bwrap_argv
         ("fd00::1", "private"),
         ("fd00:ec2::254", "unique-local"),
         ("::ffff:127.0.0.1", "loopback"),
+        # IPv6 that carries an IPv4 address is judged by that address too.
+        ("2002:a9fe:a9fe::1", "6to4 of link-local / cloud metadata"),
+        ("2002:7f00:1::1", "6to4 of loopback"),
+        ("2001:0:4136:e378:8000:63bf:3fff:fdd2", "Teredo of documentation"),
+        ("192.0.2.10", "TEST-NET-1"),
+        ("198.51.100.7", "TEST-NET-2"),
+        ("203.0.113.200", "TEST-NET-3"),
+        ("2001:db8::1", "documentation"),
+        # No label of its own (the discard prefix), but not globally routable.
+        ("100::1", "not globally routable"),
+        ("2001:2::1", "not globally routable"),
     ],
 )
 def test_special_ranges_are_blocked(address, label):
     assert label in (blocked_range(address) or "")
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "2606:4700::1111", "8.8.8.8"])
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "2606:4700::1111", "8.8.8.8", "2002:808:808::1"]
+)
 def test_public_addresses_are_not_blocked(address):
     assert blocked_range(address) is None
+
+
+def test_resolved_names_are_trusted_for_a_bounded_time(monkeypatch):
+    calls: list[str] = []
+    real = socket.getaddrinfo
+
+    def counting(host, *args, **kwargs):
+        calls.append(host)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    cache = _DnsCache(ttl_s=0.2, size=2)
+    first = cache.resolve("localhost")
+    assert cache.resolve("localhost") == first
+    assert calls == ["localhost"]  # fresh: answered from the cache
+    time.sleep(0.25)
+    assert cache.resolve("localhost") == first
+    assert calls == ["localhost", "localhost"]  # expired: asked again
+    # Bounded in size too: the oldest name goes first.
+    cache.resolve("127.0.0.1")
+    cache.resolve("::1")
+    cache.resolve("localhost")
+    assert calls[-1] == "localhost" and len(calls) == 5
 
 
 def _rule(policy: EgressPolicy, url: str, *, navigation: bool = True) -> str | None:
