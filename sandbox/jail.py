@@ -125,6 +125,10 @@ def real_chromium(executable: str | None) -> str | None:
     return str(_DEBIAN_BINARY) if debian and _DEBIAN_BINARY.exists() else executable
 
 
+class JailUnavailable(RuntimeError):
+    """The browser jail cannot be used here and the operator did not opt out of it."""
+
+
 def jail_requested() -> bool:
     """False when a person opted out with FLOTILLA_BROWSER_JAIL=0 (or no/off/false)."""
     return os.environ.get(JAIL_ENV, "1").strip().lower() not in ("0", "no", "off", "false")
@@ -147,7 +151,13 @@ def _bwrap_works(bwrap: str, *, netns: bool = False) -> str | None:
 
 
 def plan(executable: str | None) -> JailPlan:
-    """Decide, once per launch, whether Chromium runs jailed; the fallback is logged loudly."""
+    """Decide, once per launch, how Chromium runs jailed.
+
+    Without root the jail keeps its namespaces but shares the host network (logged, and named in
+    every finding). Where no jail can run at all, Chromium does not start unjailed by itself:
+    ``JailUnavailable`` names what is missing, and only the operator's ``FLOTILLA_BROWSER_JAIL=0``
+    runs it without one.
+    """
     binary = real_chromium(executable)
     # Subagents plan their jails at the same time, from worker threads: the once-per-process
     # probe and files below must be made by one of them while the others wait.
@@ -160,8 +170,11 @@ def plan(executable: str | None) -> JailPlan:
         if binary is None:
             problem = "no system Chromium to jail (Playwright's bundled build is used)"
         if bwrap is None or binary is None or problem is not None:
-            _warn_once(f"browser jail unavailable: {problem}; Chromium runs WITHOUT a jail")
-            return _unjailed(binary, problem or "unknown")
+            raise JailUnavailable(
+                f"browser jail unavailable: {problem or 'unknown'}. Install bubblewrap and "
+                "Debian's chromium (make setup does), or, as the operator, set "
+                f"{JAIL_ENV}=0 to run Chromium without a jail"
+            )
         netns_problem = _bwrap_works(bwrap, netns=True)
         if netns_problem is None:
             argv = bwrap_argv(bwrap, binary, netns=True)

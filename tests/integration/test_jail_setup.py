@@ -44,3 +44,20 @@ def test_the_netns_jail_drops_root_and_the_network():
     drop = argv[argv.index("/usr/bin/setpriv") :]
     assert f"--reuid={jail.JAIL_UID}" in drop and "--bounding-set=-all" in drop
     assert "--no-new-privs" in drop
+
+
+def test_without_bwrap_the_browser_does_not_start_unjailed_by_itself(monkeypatch):
+    real_which = jail.shutil.which
+    monkeypatch.setattr(jail.shutil, "which", lambda n: None if n == "bwrap" else real_which(n))
+    monkeypatch.delenv(jail.JAIL_ENV, raising=False)
+    with pytest.raises(jail.JailUnavailable, match="bwrap is not installed") as refused:
+        jail.plan(chromium_executable())
+    assert f"{jail.JAIL_ENV}=0" in str(refused.value)  # names the operator's opt-out
+    # Playwright's own build (no system Chromium) cannot be jailed either: said so, not run.
+    monkeypatch.setattr(jail.shutil, "which", real_which)
+    with pytest.raises(jail.JailUnavailable, match="no system Chromium"):
+        jail.plan(None)
+    # The operator's explicit opt-out runs it without a jail, and the plan says why.
+    monkeypatch.setenv(jail.JAIL_ENV, "0")
+    unjailed = jail.plan(chromium_executable())
+    assert unjailed.mode == "none" and jail.JAIL_ENV in unjailed.reason
