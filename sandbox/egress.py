@@ -291,6 +291,10 @@ class EgressProxy:
                 await _pipe_both(reader, writer, *upstream)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
             pass
+        except asyncio.CancelledError:
+            # Only close() cancels a handler, and nothing awaits it but close()'s gather: end
+            # quietly, since asyncio logs a connection handler that ends cancelled as an error.
+            pass
         finally:
             writer.close()
             if task is not None:

@@ -197,3 +197,40 @@ def test_the_jail_is_namespaced_read_only_and_sees_no_host_secrets():
     assert not bound & {"/", "/root", "/home", "/work", "/etc", "/etc/shadow", "/var"}
     assert "file://*" in BROWSER_POLICY["URLBlocklist"]
     assert BROWSER_POLICY["DownloadRestrictions"] == 3
+
+
+async def test_closing_the_proxy_mid_tunnel_to_a_silent_site_logs_nothing():
+    """A site that accepts and never answers: the subagent's limit closes the proxy mid-tunnel.
+
+    asyncio reports a connection handler that ends cancelled as an error with a traceback
+    (`Exception in callback StreamReaderProtocol.connection_made...`); the proxy's handlers end
+    quietly instead.
+    """
+    held: list[asyncio.StreamWriter] = []
+    silent = await asyncio.start_server(lambda r, w: held.append(w), "127.0.0.1", 0)
+    target = silent.sockets[0].getsockname()[1]
+    loop = asyncio.get_running_loop()
+    reported: list[dict] = []
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    proxy = EgressProxy(
+        EgressPolicy(allow_hosts=frozenset({f"127.0.0.1:{target}"})),
+        on_refusal=lambda r: None,
+        on_failure=lambda h, p: None,
+    )
+    port = await proxy.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"\x05\x01\x00")
+    await reader.readexactly(2)
+    writer.write(b"\x05\x01\x00\x01" + bytes([127, 0, 0, 1]) + struct.pack(">H", target))
+    assert (await reader.readexactly(10))[1] == 0  # tunnel open; the site says nothing
+    writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    await asyncio.sleep(0.05)
+    await proxy.close()
+    await asyncio.sleep(0.05)  # let the handlers' done-callbacks run
+    writer.close()
+    for w in held:
+        w.close()
+    silent.close()
+    loop.set_exception_handler(None)
+    assert reported == []
+    assert await reader.read() == b""  # the tunnel was cut
