@@ -28,6 +28,8 @@ ModelOverrides = Mapping[str, BaseChatModel | str]
 # prefix follows the region's geography.
 BEDROCK_MODEL = "anthropic.claude-sonnet-4-5-20250929-v1:0"
 _GEO_PREFIXES = {"us": "us", "eu": "eu", "ap": "apac", "ca": "us", "sa": "us"}
+# A Bedrock API key (a bearer token boto3 sends to Bedrock instead of signing).
+BEDROCK_API_KEY_ENV = "AWS_BEARER_TOKEN_BEDROCK"
 _AWS_CREDENTIAL_ENV = (
     "AWS_ACCESS_KEY_ID",
     "AWS_PROFILE",
@@ -46,14 +48,33 @@ def aws_region() -> str:
 
 
 def has_aws_credentials() -> bool:
-    """Credentials in the environment or the shared files; never asks the instance metadata.
+    """Whether AWS credentials or a Bedrock API key are configured; never asks instance metadata.
 
-    Asking boto3's full chain would probe the metadata address when nothing else is set.
+    The environment and the shared credentials file answer at once; otherwise botocore's own
+    chain is asked (profiles in `~/.aws/config`: SSO, `credential_process`, assume-role), without
+    its instance-metadata provider, which would probe the metadata address when nothing else is
+    set. It reads files and may run a configured credential process: call it off the event loop.
     """
-    if any(os.environ.get(name) for name in _AWS_CREDENTIAL_ENV):
+    if any(os.environ.get(name) for name in (*_AWS_CREDENTIAL_ENV, BEDROCK_API_KEY_ENV)):
         return True
     shared = os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or str(Path.home() / ".aws/credentials")
-    return Path(shared).is_file()
+    return Path(shared).is_file() or _botocore_finds_credentials()
+
+
+def _botocore_finds_credentials() -> bool:
+    import botocore.credentials
+    import botocore.exceptions
+    import botocore.session
+
+    resolver = botocore.credentials.create_credential_resolver(botocore.session.Session())
+    resolver.remove("iam-role")  # the instance-metadata provider
+    try:
+        return resolver.load_credentials() is not None
+    except botocore.exceptions.BotoCoreError:
+        # Configured but not working (a failing credential_process, a broken profile): the llm
+        # brain is chosen and its first model call says what is wrong, rather than a silent
+        # fall back to the offline brain.
+        return True
 
 
 def bedrock_default() -> str:

@@ -172,3 +172,50 @@ def test_bound_cuts_on_a_word_boundary():
     text, cut = bound("alpha beta gamma delta", 13)
     assert (text, cut) == ("alpha beta", True)
     assert bound("short", 100) == ("short", False)
+
+
+def test_a_bedrock_api_key_counts_as_credentials(no_model):
+    assert not chat.has_aws_credentials()
+    no_model.setenv("AWS_BEARER_TOKEN_BEDROCK", "bedrock-api-key-example")
+    assert chat.has_aws_credentials()
+    assert configured_spec(Context(), "report").startswith("bedrock_converse:")
+
+
+@pytest.mark.parametrize(
+    "profile",
+    [
+        # IAM Identity Center (SSO): credentials come later, from the SSO token cache.
+        "sso_start_url = https://example.awsapps.com/start\nsso_region = us-east-1\n"
+        "sso_account_id = 111122223333\nsso_role_name = Research\n",
+        # An external process prints the credentials.
+        "credential_process = /bin/echo "
+        '\'{"Version": 1, "AccessKeyId": "AKIAEXAMPLE", "SecretAccessKey": "example"}\'\n',
+    ],
+    ids=["sso", "credential_process"],
+)
+def test_profiles_in_the_config_file_count_through_botocores_chain(no_model, tmp_path, profile):
+    config = tmp_path / "config"
+    config.write_text("[default]\n" + profile)
+    no_model.setenv("AWS_CONFIG_FILE", str(config))
+    assert chat.has_aws_credentials()
+
+
+def test_a_broken_credential_process_still_chooses_the_llm_brain(no_model, tmp_path):
+    config = tmp_path / "config"
+    config.write_text("[default]\ncredential_process = /bin/false\n")
+    no_model.setenv("AWS_CONFIG_FILE", str(config))
+    assert chat.has_aws_credentials()  # the model call then names the failure
+
+
+def test_the_instance_metadata_address_is_never_asked(no_model, monkeypatch):
+    import botocore.utils
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the instance-metadata service was asked")
+
+    monkeypatch.setattr(
+        botocore.utils.InstanceMetadataFetcher, "retrieve_iam_role_credentials", refuse
+    )
+    monkeypatch.setattr(botocore.utils.IMDSFetcher, "_fetch_metadata_token", refuse)
+    monkeypatch.delenv("AWS_EC2_METADATA_DISABLED", raising=False)
+    assert not chat.has_aws_credentials()
