@@ -13,7 +13,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from nodes.analysis_code import RUNTIME_FILENAME, generate_analysis_code, runtime_source
+from nodes.analyse.offline import RUNTIME_FILENAME, generate_analysis_code, runtime_source
 from nodes.analysis_runtime import (
     FX_TO_USD,
     Quantity,

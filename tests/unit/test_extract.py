@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nodes.extract import (
+from nodes.browse.extract import (
     CONSENT_ACCEPT,
     NEXT_PAGE,
     PageTable,

@@ -1,6 +1,6 @@
 """The llm brain's browser subagent: a metered tool-calling loop inside its own browser sandbox.
 
-The model drives the tools of `nodes.llm.tools` in the sandbox `nodes.browser.run_subagent`
+The model drives the tools of `nodes.browse.tools` in the sandbox `nodes.browse.subagent.run_subagent`
 opens for it (the same jail, egress policy, time limit and crash handling as the offline brain).
 The loop is bounded by `Context.subagent_max_steps` model calls, `Context.subagent_max_tokens`
 tokens, the run's token budget and the subagent's wall time; at any limit, and on a model
@@ -27,12 +27,13 @@ from langchain_core.messages import (
 
 from graph.context import Context
 from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentError
-from nodes.browser import artifacts_dir, run_subagent
+from nodes.browse.findings import build_findings, refused_findings
+from nodes.browse.pages import Collected, Progress
+from nodes.browse.subagent import artifacts_dir, run_subagent
+from nodes.browse.tools import SUBMIT_TOOL, SubmitFindingsInput, Toolbox
 from nodes.llm.chat import model_label
 from nodes.llm.fence import UNTRUSTED_RULES, bound
-from nodes.llm.tools import SUBMIT_TOOL, SubmitFindingsInput, Toolbox
 from nodes.llm.usage import BudgetExhausted, Meter
-from nodes.offline_browse import Collected, Progress, build_findings, refused_findings
 from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressPolicy, EgressRefused

@@ -49,4 +49,4 @@ def generate_analysis_code(
 def runtime_source() -> str:
     """Source text of `analysis_runtime.py`, to be written into the sandbox work dir (read once
     per process: every analyst attempt writes it)."""
-    return (Path(__file__).with_name(RUNTIME_FILENAME)).read_text(encoding="utf-8")
+    return (Path(__file__).parent.parent / RUNTIME_FILENAME).read_text(encoding="utf-8")

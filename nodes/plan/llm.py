@@ -4,7 +4,7 @@ The model sees the question, the user's URLs, the run's `max_subagents` and the 
 from earlier runs (fenced: they were read from web pages). It answers with a `ResearchPlan`
 (structured output): per site a goal and the fields to extract, the URLs it would skip and why,
 and notes. Code has the last word: only the user's URLs are planned (`not_requested` otherwise),
-every task passes the same rules as the offline plan (`nodes.planning.refusal`), tasks over
+every task passes the same rules as the offline plan (`nodes.plan.rules.refusal`), tasks over
 `max_subagents` are trimmed with the reason recorded, a URL the model left out is refused as
 `not_planned` with the model's reason, and goals and fields are bounded. When the model fails
 (error, unparsable answer, spent budget) the run goes on with the offline plan.
@@ -22,7 +22,7 @@ from graph.context import Context
 from graph.models import Plan, RefusedTarget, SiteTask
 from nodes.llm.fence import UNTRUSTED_RULES, fence
 from nodes.llm.usage import Meter
-from nodes.planning import (
+from nodes.plan.rules import (
     FIELD_MAX_CHARS,
     GOAL_MAX_CHARS,
     MAX_FIELDS,

@@ -33,9 +33,9 @@ from pydantic import BaseModel, Field
 from graph.context import Context
 from graph.models import ArtifactRef, SubagentError
 from nodes.artifacts import write_artifact
-from nodes.extract import PageTable, extract_tables, main_text
+from nodes.browse.extract import PageTable, extract_tables, main_text
+from nodes.browse.pages import Collected, dismiss_overlays, page_error, read_tables, settle
 from nodes.llm.fence import fence
-from nodes.offline_browse import Collected, dismiss_overlays, page_error, read_tables, settle
 from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused

@@ -22,19 +22,17 @@ import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from graph.context import Context
 from graph.models import Analysis, SubagentError
+from nodes.analyse.workbench import CodeRun, Workbench
 from nodes.llm.fence import UNTRUSTED_RULES, fence
 from nodes.llm.usage import BudgetExhausted, Meter
 from sandbox.interpreter import SandboxUnavailable
-
-if TYPE_CHECKING:
-    from nodes.analyst import CodeRun, Workbench
 
 log = logging.getLogger(__name__)
 
