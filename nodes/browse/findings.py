@@ -11,7 +11,9 @@ from typing import Literal
 
 from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentError, TableRef
 from nodes.artifacts import write_csv
-from nodes.browse.extract import quantities, rank_sentences, site_name, summarise
+from nodes.browse.extract.quantities import quantities
+from nodes.browse.extract.sentences import rank_sentences, summarise
+from nodes.browse.extract.text import site_name
 from nodes.browse.pages import Collected
 from sandbox.egress import EgressRefused
 

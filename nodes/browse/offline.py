@@ -13,7 +13,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from graph.context import Context
 from graph.models import Findings, SiteTask
-from nodes.browse.extract import rank_links
+from nodes.browse.extract.links import rank_links
 from nodes.browse.findings import build_findings, refused_findings
 from nodes.browse.pages import Collected, Progress, page_error, read_page
 from sandbox.browser import BrowserSession

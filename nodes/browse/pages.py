@@ -17,14 +17,9 @@ from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
 from graph.models import SubagentError
-from nodes.browse.extract import (
-    CONSENT_ACCEPT,
-    NEXT_PAGE,
-    PageTable,
-    extract_tables,
-    main_text,
-    merge_tables,
-)
+from nodes.browse.extract.controls import CONSENT_ACCEPT, NEXT_PAGE
+from nodes.browse.extract.tables import PageTable, extract_tables, merge_tables
+from nodes.browse.extract.text import main_text
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
 

@@ -33,7 +33,8 @@ from pydantic import BaseModel, Field
 from graph.context import Context
 from graph.models import ArtifactRef, SubagentError
 from nodes.artifacts import write_artifact
-from nodes.browse.extract import PageTable, extract_tables, main_text
+from nodes.browse.extract.tables import PageTable, extract_tables
+from nodes.browse.extract.text import main_text
 from nodes.browse.pages import Collected, dismiss_overlays, page_error, read_tables, settle
 from nodes.llm.fence import fence
 from nodes.urls import page_identity

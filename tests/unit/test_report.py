@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from graph.models import Analysis, ArtifactRef, Fact, Findings, Plan, RefusedTarget, SubagentError
-from nodes.browse.extract import site_name
+from nodes.browse.extract.text import site_name
 from nodes.report.node import render, short_answer, sources
 
 
