@@ -10,6 +10,7 @@ so they share the manifest, the sandbox and the way results are collected.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.models import Analysis, Findings, SubagentError
-from nodes.analyse.offline import generate_analysis_code, runtime_source
+from nodes.analyse.offline import generate_analysis_code
 from nodes.artifacts import write_artifact
 from sandbox.interpreter import CodeSession, ExecResult, SandboxUnavailable
 
@@ -32,6 +33,10 @@ SUMMARY = f"{OUT_DIR}/summary.json"
 CODE_FILE = re.compile(r"analysis\.py|attempt-\d+\.py")
 # Most files one run brings back from `out/` (charts, tables, the summary).
 MAX_OUTPUT_FILES = 200
+
+# The program that runs inside the sandbox: every module of this folder goes into the work dir,
+# where the driver imports its entry module, analysis_runtime.py.
+IN_SANDBOX = Path(__file__).with_name("in_sandbox")
 
 # Opens a fresh code-interpreter session; each run of analysis code gets its own.
 SessionFactory = Callable[[], AbstractAsyncContextManager[CodeSession]]
@@ -126,7 +131,7 @@ class Workbench:
 
     def _encode_inputs(self) -> dict[str, bytes]:
         inputs = {
-            "analysis_runtime.py": runtime_source().encode(),
+            **runtime_files(),
             "manifest.json": json.dumps(self.manifest, indent=2).encode(),
         }
         return inputs | {name: path.read_bytes() for name, path in self.files.items()}
@@ -160,6 +165,15 @@ class Workbench:
             )
         await self.keep(run, analysis)
         return analysis
+
+
+@functools.cache
+def runtime_files() -> dict[str, bytes]:
+    """The sandbox-side program as file name to bytes, for the sandbox work dir.
+
+    Read once per process: every analyst attempt writes it.
+    """
+    return {path.name: path.read_bytes() for path in sorted(IN_SANDBOX.glob("*.py"))}
 
 
 def read_summary(data: bytes, analysis: Analysis) -> None:
