@@ -42,7 +42,8 @@ from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
 
 with warnings.catch_warnings():
-    # The package warns on import that it is being sunset; DESIGN.md builds on its toolkit.
+    # The package warns on import that it is being sunset; the llm browser's tools (README,
+    # "Two brains: offline and LLM") are built on its Playwright toolkit all the same.
     warnings.filterwarnings("ignore", message=r".*is being sunset", category=DeprecationWarning)
     from langchain_community.agent_toolkits import PlayWrightBrowserToolkit
 
