@@ -81,7 +81,7 @@ async def converse_calls(n: int) -> list[Result]:
 
     # The client has explicit keys and a loopback endpoint; never ask the metadata address.
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
-    from nodes.llm.planner import ResearchPlan
+    from nodes.plan.llm import ResearchPlan
     from tests.bedrock_stub import BedrockStub, tool_use
     from tests.fakes import ScriptedChatModel, ai_tool_call, replies
 

@@ -26,7 +26,7 @@ from graph.state import ResearchInput
 from memory.checkpoint import redis_saver
 from memory.insights import redis_store
 from memory.redis_server import EmbeddedRedis
-from nodes.browser import run_subagent
+from nodes.browse.subagent import run_subagent
 
 # Progress lines the CLI writes on stderr: "[  7.30s] analyst: started {...}".
 _STAMP = re.compile(r"^\[\s*([\d.]+)s\]\s+(analyst|report|remember): (\w+)", re.M)

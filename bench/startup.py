@@ -15,7 +15,7 @@ from bench.envvars import scoped_env
 from bench.report import Result
 from demo_sites.server import DemoSites
 from memory.redis_server import EmbeddedRedis
-from nodes.offline_browse import settle
+from nodes.browse.pages import settle
 from sandbox.browser import browser_sandbox, playwright_driver
 from sandbox.egress import EgressPolicy
 from sandbox.interpreter import available_tiers, open_session

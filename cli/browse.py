@@ -23,7 +23,7 @@ from graph.models import Findings, ModelUsage, SiteTask
 from sandbox.egress import EgressRefused, validate_url
 
 if TYPE_CHECKING:
-    from nodes.offline_browse import Progress
+    from nodes.browse.pages import Progress
 
 
 def register(sub: Any) -> None:
@@ -75,7 +75,7 @@ def _thread_id() -> str:
 
 
 async def _offline_subagent(task: SiteTask, ctx: Context, progress: Progress) -> Findings:
-    from nodes.browser import run_subagent
+    from nodes.browse.subagent import run_subagent
 
     return await run_subagent(
         task, ctx, artifacts_root=ctx.runs_dir, thread_id=_thread_id(), progress=progress
@@ -86,7 +86,7 @@ async def _llm_subagent(
     task: SiteTask, ctx: Context, progress: Progress
 ) -> tuple[Findings, ModelUsage]:
     """The llm subagent, held to the subagent's limits; raises ModelUnavailable up front."""
-    from nodes.browser import llm_subagent
+    from nodes.browse.node import llm_subagent
 
     run, usage = await llm_subagent(task, ctx, None, _thread_id(), progress)
     return await run(), usage

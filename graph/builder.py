@@ -22,12 +22,12 @@ from langgraph.store.base import BaseStore
 from graph import models
 from graph.context import Context
 from graph.state import ResearchInput, ResearchOutput, ResearchState
-from nodes.analyst import analyst
-from nodes.browser import browser
-from nodes.coordinator import coordinator, fan_out
+from nodes.analyse.node import analyst
+from nodes.browse.node import browser
 from nodes.llm.chat import ModelOverrides
+from nodes.plan.node import coordinator, fan_out
 from nodes.remember import remember_node
-from nodes.report import report
+from nodes.report.node import report
 
 
 def build_builder(

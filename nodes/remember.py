@@ -10,7 +10,7 @@ from graph.context import Context
 from graph.models import Analysis, Findings
 from graph.state import ResearchState
 from memory.insights import Insight, remember
-from nodes.extract import quantities
+from nodes.browse.extract.quantities import quantities
 from nodes.progress import emit, thread_id_of
 
 MAX_INSIGHTS = 20

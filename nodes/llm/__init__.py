@@ -1,1 +1,1 @@
-"""The llm brain: chat models per role, fenced untrusted content, metered calls."""
+"""Model plumbing for the llm brain: chat models per role, usage metering, fences."""

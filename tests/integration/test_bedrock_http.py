@@ -23,7 +23,7 @@ from graph.builder import build_graph
 from graph.context import Context
 from nodes.llm import chat
 from nodes.llm.chat import chat_model, choose_brain, has_aws_credentials
-from nodes.llm.planner import ResearchPlan
+from nodes.plan.llm import ResearchPlan
 from tests.bedrock_stub import (
     FAKE_ACCESS_KEY,
     FAKE_SECRET_KEY,

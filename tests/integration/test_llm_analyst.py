@@ -15,9 +15,9 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.models import Findings, ModelUsage, TableRef
-from nodes.analyst import analyst, run_analysis
+from nodes.analyse.llm import extract_code, summary_problem
+from nodes.analyse.node import analyst, run_analysis
 from nodes.artifacts import write_csv
-from nodes.llm.analyst import extract_code, summary_problem
 from nodes.llm.usage import Meter, run_budget
 from tests.fakes import ScriptedChatModel, ai_text, all_text, replies
 

@@ -20,7 +20,7 @@ from langgraph.runtime import ExecutionInfo, Runtime
 from graph.context import Context
 from graph.models import Findings, SiteTask
 from graph.state import BrowseTask
-from nodes.browser import browser
+from nodes.browse.node import browser
 from nodes.llm.fence import FENCE_CLOSE, FENCE_OPEN
 from tests.fakes import ScriptedChatModel, Turn, ai_tool_call, all_text, by_site, tool_results
 from tests.netwatch import listener

@@ -16,7 +16,7 @@ import pytest
 
 from graph.context import Context
 from graph.models import Findings, SiteTask
-from nodes.browser import run_subagent
+from nodes.browse.subagent import run_subagent
 
 pytestmark = pytest.mark.slow
 

@@ -294,7 +294,7 @@ class _HostileHandler(BaseHTTPRequestHandler):
 async def _attempt(session: BrowserSession, url: str) -> dict[str, Any]:
     from playwright.async_api import Error as PlaywrightError
 
-    from nodes.offline_browse import page_error
+    from nodes.browse.pages import page_error
 
     before = len(session.refused)
     try:

@@ -13,8 +13,12 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from nodes.analysis_code import RUNTIME_FILENAME, generate_analysis_code, runtime_source
-from nodes.analysis_runtime import (
+from nodes.analyse.offline import generate_analysis_code
+from nodes.analyse.workbench import IN_SANDBOX, runtime_files
+
+# The sandbox imports the program as top-level modules from its work dir; so does this test.
+sys.path.insert(0, str(IN_SANDBOX))
+from analysis_runtime import (
     FX_TO_USD,
     Quantity,
     TableInput,
@@ -353,7 +357,8 @@ def test_run_end_to_end_in_isolated_process(tmp_path: Path) -> None:
         ],
     }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    (tmp_path / RUNTIME_FILENAME).write_text(runtime_source(), encoding="utf-8")
+    for name, data in runtime_files().items():
+        (tmp_path / name).write_bytes(data)
     code = generate_analysis_code(manifest_path="manifest.json", out_dir="out")
 
     proc = subprocess.run(
@@ -385,16 +390,20 @@ def test_run_end_to_end_in_isolated_process(tmp_path: Path) -> None:
 
 
 def test_runtime_imports_only_stdlib_pandas_numpy_matplotlib() -> None:
-    tree = ast.parse(runtime_source())
+    files = runtime_files()
+    assert "analysis_runtime.py" in files  # the entry module the driver imports
+    siblings = {name.removesuffix(".py") for name in files}
     roots: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative imports cannot work in the sandbox"
-            roots.add((node.module or "").split(".")[0])
-    allowed = set(sys.stdlib_module_names) | {"pandas", "numpy", "matplotlib"}
+    for data in files.values():
+        for node in ast.walk(ast.parse(data)):
+            if isinstance(node, ast.Import):
+                roots.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level == 0, "relative imports cannot work in the sandbox"
+                roots.add((node.module or "").split(".")[0])
+    allowed = set(sys.stdlib_module_names) | {"pandas", "numpy", "matplotlib"} | siblings
     assert roots - allowed == set()
+    assert not siblings & (set(sys.stdlib_module_names) | {"pandas", "numpy", "matplotlib"})
 
 
 @pytest.mark.parametrize("bad", ["", "a\x00b"])

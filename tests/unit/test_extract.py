@@ -6,21 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from nodes.extract import (
-    CONSENT_ACCEPT,
-    NEXT_PAGE,
+from nodes.browse.extract.controls import CONSENT_ACCEPT, NEXT_PAGE
+from nodes.browse.extract.links import rank_links
+from nodes.browse.extract.quantities import quantities
+from nodes.browse.extract.sentences import rank_sentences, split_sentences, summarise
+from nodes.browse.extract.tables import (
     PageTable,
     extract_tables,
-    main_text,
     merge_paginated,
     merge_tables,
-    quantities,
-    rank_links,
-    rank_sentences,
-    split_sentences,
-    summarise,
     table_frame,
 )
+from nodes.browse.extract.text import main_text
 
 PAGES = Path(__file__).parent / "pages"
 GOAL = "compare monthly price and storage of plans"

@@ -124,8 +124,8 @@ async def test_branches_of_one_run_share_its_budget_seeded_from_state():
 
 async def test_a_branch_resumed_in_a_new_process_starts_from_the_tokens_its_send_carried():
     from graph.models import Plan, SiteTask
-    from nodes.browser import llm_subagent
-    from nodes.coordinator import fan_out
+    from nodes.browse.node import llm_subagent
+    from nodes.plan.node import fan_out
 
     spent = [ModelUsage(node="coordinator", model="m", calls=1, input_tokens=100)]
     task = SiteTask(task_id="site-1", url="http://a.example/", goal="prices")

@@ -20,9 +20,9 @@ from graph.context import Context
 from memory.checkpoint import redis_saver
 from memory.insights import Insight, remember
 from nodes.llm.fence import FENCE_CLOSE, FENCE_OPEN
-from nodes.llm.planner import ResearchPlan, plan_with_model
 from nodes.llm.usage import Meter, run_budget
-from nodes.planning import GOAL_MAX_CHARS, MAX_FIELDS
+from nodes.plan.llm import ResearchPlan, plan_with_model
+from nodes.plan.rules import GOAL_MAX_CHARS, MAX_FIELDS
 from tests.fakes import (
     ScriptedChatModel,
     ai_text,

@@ -15,8 +15,8 @@ from langgraph.runtime import Runtime
 
 from graph.context import Context
 from graph.models import Analysis, Fact, Findings, ModelUsage, Plan, SubagentError
-from nodes.llm.writer import tidy
-from nodes.report import redact, render, report, secret_values
+from nodes.report.llm import tidy
+from nodes.report.node import redact, render, report, secret_values
 from tests.fakes import ScriptedChatModel, ai_text, ai_tool_call, all_text, replies
 
 # Where credentials for the default (Bedrock) model could come from: cleared to have no model.

@@ -2,7 +2,7 @@
 
 import pytest
 
-from nodes.coordinator import fan_out, plan_tasks, review_plan
+from nodes.plan.node import fan_out, plan_tasks, review_plan
 
 QUESTION = "Compare monthly prices"
 

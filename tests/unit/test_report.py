@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from graph.models import Analysis, ArtifactRef, Fact, Findings, Plan, RefusedTarget, SubagentError
-from nodes.extract import site_name
-from nodes.report import render, short_answer, sources
+from nodes.browse.extract.text import site_name
+from nodes.report.node import render, short_answer, sources
 
 
 def _findings(task_id: str, site: str, **kw) -> Findings:

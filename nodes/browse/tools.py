@@ -33,15 +33,17 @@ from pydantic import BaseModel, Field
 from graph.context import Context
 from graph.models import ArtifactRef, SubagentError
 from nodes.artifacts import write_artifact
-from nodes.extract import PageTable, extract_tables, main_text
+from nodes.browse.extract.tables import PageTable, extract_tables
+from nodes.browse.extract.text import main_text
+from nodes.browse.pages import Collected, dismiss_overlays, page_error, read_tables, settle
 from nodes.llm.fence import fence
-from nodes.offline_browse import Collected, dismiss_overlays, page_error, read_tables, settle
 from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
 
 with warnings.catch_warnings():
-    # The package warns on import that it is being sunset; DESIGN.md builds on its toolkit.
+    # The package warns on import that it is being sunset; the llm browser's tools (README,
+    # "Two brains: offline and LLM") are built on its Playwright toolkit all the same.
     warnings.filterwarnings("ignore", message=r".*is being sunset", category=DeprecationWarning)
     from langchain_community.agent_toolkits import PlayWrightBrowserToolkit
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from graph.models import Analysis, Findings
 from nodes.llm.fence import UNTRUSTED_RULES, fence
 from nodes.llm.usage import Meter
+from nodes.report.prompts import WRITER_SYSTEM
 
 MAX_BULLETS = 5
 BULLET_MAX_CHARS = 400
@@ -26,16 +27,6 @@ FINDING_CHARS = 2_500
 HIGHLIGHTS_CHARS = 3_000
 COMPARISON_CHARS = 3_000
 
-SYSTEM = f"""\
-You write the short answer at the top of a research report. Answer the question in 2 to \
-{MAX_BULLETS} short bullets, most important first. Use only the computed highlights and the \
-findings you are given; keep numbers, units and currencies exactly as given, name the site \
-each one is about, and link the page a fact comes from as a markdown link when you use it. \
-Prefer computed highlights over single facts. If the material does not answer the question, \
-say what is missing instead of guessing.
-
-{UNTRUSTED_RULES} Never include secrets, credentials or configuration in the answer."""
-
 
 class ShortAnswer(BaseModel):
     """The report's short answer."""
@@ -44,6 +35,11 @@ class ShortAnswer(BaseModel):
         description=f"2 to {MAX_BULLETS} short bullets answering the question, each one line "
         "of markdown without a leading dash."
     )
+
+
+def system_prompt() -> str:
+    """What the report model is told: how to answer, from what, and the fence rule."""
+    return WRITER_SYSTEM.format(max_bullets=MAX_BULLETS, untrusted_rules=UNTRUSTED_RULES)
 
 
 def material(question: str, analysis: Analysis, findings: list[Findings]) -> str:
@@ -96,7 +92,10 @@ async def write_answer(
     Raises BudgetExhausted when the run's budget is spent, ValueError when the answer does not
     fit the schema or is empty, and whatever the model's client raises.
     """
-    messages = [SystemMessage(SYSTEM), HumanMessage(material(question, analysis, findings))]
+    messages = [
+        SystemMessage(system_prompt()),
+        HumanMessage(material(question, analysis, findings)),
+    ]
     structured = model.with_structured_output(ShortAnswer, include_raw=True)
     parsed = await meter.structured(structured, messages)
     if not isinstance(parsed, ShortAnswer):

@@ -1,18 +1,12 @@
-"""The code the analyst runs in the code-interpreter sandbox (offline policy).
+"""The offline brain's analysis: a fixed driver script for the program in `in_sandbox/`.
 
-The analysis logic lives in `nodes/analysis_runtime.py`, a self-contained module. The
-caller writes two files into the sandbox work dir — `runtime_source()` as
-``analysis_runtime.py`` and the manifest with its CSVs — and then executes the driver text
-from `generate_analysis_code`. The driver's last stdout line is the summary as JSON.
+The analysis logic lives in `nodes/analyse/in_sandbox/` (entry module ``analysis_runtime.py``),
+self-contained modules the workbench writes into the sandbox work dir with the manifest and
+its CSVs (`nodes.analyse.workbench.runtime_files`). The driver text from
+`generate_analysis_code` imports and runs it; its last stdout line is the summary as JSON.
 """
 
 from __future__ import annotations
-
-import functools
-from pathlib import Path
-
-#: File name the runtime module must have inside the sandbox work dir.
-RUNTIME_FILENAME = "analysis_runtime.py"
 
 _DRIVER = """\
 import json
@@ -43,10 +37,3 @@ def generate_analysis_code(
             msg = f"{name} must be a non-empty path string, got {value!r}"
             raise ValueError(msg)
     return _DRIVER.format(manifest_path=manifest_path, out_dir=out_dir, runtime_dir=runtime_dir)
-
-
-@functools.cache
-def runtime_source() -> str:
-    """Source text of `analysis_runtime.py`, to be written into the sandbox work dir (read once
-    per process: every analyst attempt writes it)."""
-    return (Path(__file__).with_name(RUNTIME_FILENAME)).read_text(encoding="utf-8")

@@ -1,8 +1,8 @@
-"""The offline brain's browser subagent: generic rendering, reading and link-following.
+"""Page reading both brains share: rendering, overlays, paginated tables, browser errors.
 
 No site-specific knowledge: it waits for the page's own work to finish, dismisses overlays by
-their button text, pages through tables by their "next" control, reads main content with
-trafilatura, and follows the same-site links whose words match the goal.
+their button text, pages through tables by their "next" control and reads main content with
+trafilatura. The offline brain's `explore` and the llm brain's tools both read pages here.
 """
 
 from __future__ import annotations
@@ -12,32 +12,18 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal
 
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import Page
 
-from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentError, TableRef
-from nodes.artifacts import write_csv
-from nodes.extract import (
-    CONSENT_ACCEPT,
-    NEXT_PAGE,
-    PageTable,
-    extract_tables,
-    main_text,
-    merge_tables,
-    quantities,
-    rank_links,
-    rank_sentences,
-    site_name,
-    summarise,
-)
+from graph.models import SubagentError
+from nodes.browse.extract.controls import CONSENT_ACCEPT, NEXT_PAGE
+from nodes.browse.extract.tables import PageTable, extract_tables, merge_tables
+from nodes.browse.extract.text import main_text
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
 
 Progress = Callable[[str, dict[str, object]], None]
-Status = Literal["ok", "partial", "failed", "refused"]
 
 CLICKABLE = "button, a, [role=button], input[type=button], input[type=submit]"
 VISIBLE_TEXTS_JS = """els => els.map(e => {
@@ -53,7 +39,6 @@ LINKS_JS = (
 )
 MAX_TABLE_PAGES = 8
 MAX_OVERLAY_CLICKS = 3
-MAX_FACTS = 10
 
 
 @dataclass
@@ -202,109 +187,3 @@ _ERROR_KINDS = (
     ("ERR_UNSAFE_PORT", "unsafe_port", "browsers refuse this port; serve the site on another"),
     ("ERR_ABORTED", "aborted", "the page load was aborted (a download or a blocked request)"),
 )
-
-
-async def explore(
-    session: BrowserSession,
-    task: SiteTask,
-    *,
-    max_pages: int,
-    collected: Collected,
-    progress: Progress,
-) -> None:
-    """Read the start page, then the best goal-relevant same-site links, up to `max_pages`."""
-    queue: list[str] = [task.url]
-    visited: set[str] = set()
-    while queue and len(collected.pages) < max_pages:
-        url = queue.pop(0)
-        visited.add(url.rstrip("/"))
-        try:
-            links = await read_page(session.page, url, collected)
-        except PlaywrightError as exc:
-            collected.errors.append(page_error(url, exc, session))
-            continue
-        visited.update(p.rstrip("/") for p in collected.pages)
-        progress("page", {"url": session.page.url, "pages": len(collected.pages)})
-        remaining = max_pages - len(collected.pages)
-        ranked = rank_links(
-            links, base_url=task.url, goal=task.goal, visited=visited, limit=remaining
-        )
-        queue = _merge_queue(queue, [link.url for link in ranked], limit=remaining)
-
-
-def _merge_queue(queue: list[str], new: list[str], *, limit: int) -> list[str]:
-    merged = list(queue)
-    merged.extend(url for url in new if url not in merged)
-    return merged[: max(limit, 0)]
-
-
-def build_findings(
-    task: SiteTask, collected: Collected, *, artifacts: Path, elapsed_s: float
-) -> Findings:
-    """Small, structured findings from what was collected; tables become CSV artifacts."""
-    text = "\n\n".join(t for _, t in collected.texts if t)
-    facts = _facts(collected, task.goal)
-    tables = _save_tables(collected, artifacts)
-    errors = list(collected.errors)
-    if collected.pages and not text and not tables:
-        msg = "the pages rendered but had no readable text or tables; nothing to report"
-        errors.append(SubagentError(where=task.url, kind="no_content", message=msg))
-    status = _status(collected, errors, useful=bool(text or tables))
-    return Findings(
-        task_id=task.task_id,
-        site=task.url,
-        site_name=site_name(collected.titles, task.url),
-        goal=task.goal,
-        status=status,
-        pages_visited=collected.pages,
-        summary=summarise(text, task.goal, max_chars=SUMMARY_MAX_CHARS) if text else "",
-        key_facts=facts,
-        tables=tables,
-        errors=errors,
-        elapsed_s=round(elapsed_s, 3),
-        browser_jail=collected.browser_jail,
-    )
-
-
-def _status(collected: Collected, errors: list[SubagentError], *, useful: bool) -> Status:
-    if not useful:
-        refused = errors and all(e.kind == "refused" for e in errors)
-        return "refused" if refused else "failed"
-    return "partial" if errors else "ok"
-
-
-def _facts(collected: Collected, goal: str) -> list[Fact]:
-    scored: list[Fact] = []
-    seen: set[str] = set()
-    for url, text in collected.texts:
-        for sentence, score in rank_sentences(text, goal, k=MAX_FACTS):
-            if sentence not in seen and quantities(sentence):
-                seen.add(sentence)
-                scored.append(Fact(text=sentence, source_url=url, score=round(score, 3)))
-    scored.sort(key=lambda fact: -fact.score)
-    return scored[:MAX_FACTS]
-
-
-def _save_tables(collected: Collected, artifacts: Path) -> list[TableRef]:
-    refs: list[TableRef] = []
-    for index, (url, table) in enumerate(collected.tables, start=1):
-        artifact = write_csv(artifacts / f"table-{index}.csv", table.columns, table.rows)
-        refs.append(
-            TableRef(
-                artifact=artifact,
-                source_url=url,
-                caption=table.caption,
-                columns=table.columns,
-                n_rows=len(table.rows),
-                numeric=table.numeric,
-            )
-        )
-    return refs
-
-
-def refused_findings(task: SiteTask, refusal: EgressRefused) -> Findings:
-    """Findings for a task whose start URL the egress policy refused."""
-    error = SubagentError(where=task.url, kind="refused", rule=refusal.rule, message=str(refusal))
-    return Findings(
-        task_id=task.task_id, site=task.url, goal=task.goal, status="refused", errors=[error]
-    )

@@ -4,7 +4,7 @@ The model sees the question, the user's URLs, the run's `max_subagents` and the 
 from earlier runs (fenced: they were read from web pages). It answers with a `ResearchPlan`
 (structured output): per site a goal and the fields to extract, the URLs it would skip and why,
 and notes. Code has the last word: only the user's URLs are planned (`not_requested` otherwise),
-every task passes the same rules as the offline plan (`nodes.planning.refusal`), tasks over
+every task passes the same rules as the offline plan (`nodes.plan.rules.refusal`), tasks over
 `max_subagents` are trimmed with the reason recorded, a URL the model left out is refused as
 `not_planned` with the model's reason, and goals and fields are bounded. When the model fails
 (error, unparsable answer, spent budget) the run goes on with the offline plan.
@@ -22,7 +22,8 @@ from graph.context import Context
 from graph.models import Plan, RefusedTarget, SiteTask
 from nodes.llm.fence import UNTRUSTED_RULES, fence
 from nodes.llm.usage import Meter
-from nodes.planning import (
+from nodes.plan.prompts import PLANNER_SYSTEM
+from nodes.plan.rules import (
     FIELD_MAX_CHARS,
     GOAL_MAX_CHARS,
     MAX_FIELDS,
@@ -76,29 +77,11 @@ class ResearchPlan(BaseModel):
     )
 
 
-SYSTEM_PROMPT = """\
-You are the coordinator of a web research run. For each site you plan, a browser subagent \
-researches that one site for the user's question. Decide which of the user's URLs to research \
-and, for each, a goal and the fields to extract.
-
-Rules:
-- Plan only the URLs the user gave, copied exactly. Never add, change or guess a URL.
-- Plan at most {max_subagents} sites. If more URLs are worth it, keep the most useful first \
-and list the others under `skipped` with a reason.
-- A URL you leave out goes under `skipped`, with a reason.
-- Give each site a one-sentence goal narrowed to the question, and the fields to extract: short \
-names of values, with units or currency where it matters.
-- Insights from earlier runs can suggest which fields matter. They were read from web pages.
-{untrusted_rules}
-
-Answer by calling the {tool} tool."""
-
-
 def planning_messages(
     question: str, urls: list[str], recalled: list[str], max_subagents: int
 ) -> list[BaseMessage]:
     """What the planner model is shown: rules, the question, the URLs, fenced insights."""
-    system = SYSTEM_PROMPT.format(
+    system = PLANNER_SYSTEM.format(
         max_subagents=max_subagents, untrusted_rules=UNTRUSTED_RULES, tool=ResearchPlan.__name__
     )
     listed = "\n".join(f"{number}. {url.strip()}" for number, url in enumerate(urls, start=1))

@@ -1,7 +1,7 @@
 """The report: a markdown file with the answer, comparison, charts, sources, failures, tokens.
 
 Everything is templated except, with the llm brain, the short answer, which the report model
-writes from the computed highlights and the findings (`nodes/llm/writer.py`); a model failure
+writes from the computed highlights and the findings (`nodes/report/llm.py`); a model failure
 or a spent budget falls back to the templated answer and says so. The report names the brain,
 which model did what and the tokens each node spent. Before it is written, any value of a
 secret-looking environment variable is redacted: page content reaches models, and a model that
@@ -26,8 +26,8 @@ from graph.state import ResearchState
 from nodes.artifacts import run_dir
 from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.llm.usage import BudgetExhausted, summarise_usage
-from nodes.llm.writer import write_answer
 from nodes.progress import emit, thread_id_of
+from nodes.report.llm import write_answer
 
 SHORT_ANSWER_ITEMS = 5
 TEMPLATED = "templated (offline brain)"

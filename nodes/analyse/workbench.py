@@ -1,47 +1,29 @@
-"""The analyst: turns every branch's tables into charts and comparisons inside a code sandbox.
+"""The workbench both brains analyse on: the manifest, its tables, a fresh sandbox, `out/`.
 
 The code and the tables go into a fresh code-interpreter session with no network and no view
-of the host; only the files it writes under `out/` come back, as artifacts. Who writes the
-code depends on the brain: the offline brain runs generated code (`nodes/analysis_code.py`),
-the llm brain has a model write and repair it (`nodes/llm/analyst.py`) and falls back to the
-generated code. Both go through one `Workbench`, so they share the manifest, the sandbox and
-the way results are collected.
+of the host; only the files it writes under `out/` come back, as artifacts. The offline brain
+runs generated code (`nodes.analyse.offline`); the llm brain has a model write and repair it
+(`nodes.analyse.llm`) and falls back to the generated code. Both go through one `Workbench`,
+so they share the manifest, the sandbox and the way results are collected.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
-import shutil
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
-from langchain_core.language_models import BaseChatModel
-from langgraph.runtime import Runtime
-
-from graph.context import Context
 from graph.models import Analysis, Findings, SubagentError
-from graph.state import ResearchState
-from nodes.analysis_code import generate_analysis_code, runtime_source
-from nodes.artifacts import run_dir, write_artifact
-from nodes.llm.analyst import Progress, run_llm_analysis
-from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
-from nodes.llm.usage import Meter
-from nodes.progress import emit, thread_id_of
-from sandbox.interpreter import (
-    CodeSession,
-    ExecResult,
-    SandboxLimits,
-    SandboxUnavailable,
-    open_session,
-)
-from sandbox.pool import DEFAULT_PRELOAD, default_pool
+from nodes.analyse.offline import generate_analysis_code
+from nodes.artifacts import write_artifact
+from sandbox.interpreter import CodeSession, ExecResult, SandboxUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +33,10 @@ SUMMARY = f"{OUT_DIR}/summary.json"
 CODE_FILE = re.compile(r"analysis\.py|attempt-\d+\.py")
 # Most files one run brings back from `out/` (charts, tables, the summary).
 MAX_OUTPUT_FILES = 200
+
+# The program that runs inside the sandbox: every module of this folder goes into the work dir,
+# where the driver imports its entry module, analysis_runtime.py.
+IN_SANDBOX = Path(__file__).with_name("in_sandbox")
 
 # Opens a fresh code-interpreter session; each run of analysis code gets its own.
 SessionFactory = Callable[[], AbstractAsyncContextManager[CodeSession]]
@@ -145,7 +131,7 @@ class Workbench:
 
     def _encode_inputs(self) -> dict[str, bytes]:
         inputs = {
-            "analysis_runtime.py": runtime_source().encode(),
+            **runtime_files(),
             "manifest.json": json.dumps(self.manifest, indent=2).encode(),
         }
         return inputs | {name: path.read_bytes() for name, path in self.files.items()}
@@ -181,6 +167,15 @@ class Workbench:
         return analysis
 
 
+@functools.cache
+def runtime_files() -> dict[str, bytes]:
+    """The sandbox-side program as file name to bytes, for the sandbox work dir.
+
+    Read once per process: every analyst attempt writes it.
+    """
+    return {path.name: path.read_bytes() for path in sorted(IN_SANDBOX.glob("*.py"))}
+
+
 def read_summary(data: bytes, analysis: Analysis) -> None:
     """Fill highlights, comparison and warnings from `out/summary.json` (bounded)."""
     summary = json.loads(data)
@@ -199,93 +194,3 @@ def no_tables() -> Analysis:
     """The analysis when no branch found a table: nothing to run, said so."""
     msg = "no subagent found a table to compare; the report lists the facts it found instead"
     return Analysis(errors=[SubagentError(where="analyst", kind="no_tables", message=msg)])
-
-
-async def run_analysis(
-    question: str,
-    findings: list[Findings],
-    ctx: Context,
-    *,
-    out: Path,
-    model: BaseChatModel | None = None,
-    meter: Meter | None = None,
-    session_factory: SessionFactory | None = None,
-    progress: Progress | None = None,
-) -> Analysis:
-    """Analyse the findings' tables in the sandbox: generated code, or `model`'s with `meter`.
-
-    `session_factory` opens each run's session (default: the Context's tier, limits and pool).
-    """
-    manifest, files = manifest_for(question, findings)
-    if not manifest["tables"]:
-        return no_tables()
-    limits = SandboxLimits(wall_time_s=ctx.sandbox_timeout_s, memory_mb=ctx.sandbox_memory_mb)
-    bench = Workbench(
-        manifest=manifest,
-        files=files,
-        out=out,
-        open_session=session_factory or partial(_session, ctx, limits),
-    )
-    if model is not None and meter is not None:
-        return await run_llm_analysis(question, ctx, model, meter, bench, progress=progress)
-    return await bench.run_offline()
-
-
-@asynccontextmanager
-async def _session(ctx: Context, limits: SandboxLimits) -> AsyncIterator[CodeSession]:
-    """A fresh session: from the process's warm pool when one is configured."""
-    if ctx.sandbox_pool_size > 0:
-        pool = await default_pool(ctx.sandbox_tier, limits, size=ctx.sandbox_pool_size)
-        async with pool.session() as session:
-            yield session
-    else:
-        # Preloaded like the pool's: a gVisor session then restores a snapshot that already
-        # imported pandas and matplotlib instead of importing them through the sentry.
-        async with open_session(ctx.sandbox_tier, limits, preload=DEFAULT_PRELOAD) as session:
-            yield session
-
-
-def _fresh_dir(runs_dir: str, thread_id: str) -> Path:
-    # A resumed or repeated run starts the analysis afresh.
-    out = run_dir(runs_dir, thread_id) / "analysis"
-    shutil.rmtree(out, ignore_errors=True)
-    return out
-
-
-async def analyst(
-    state: ResearchState, runtime: Runtime[Context], *, models: ModelOverrides | None = None
-) -> dict[str, Any]:
-    """Graph node: analyse all findings in the sandbox (the llm brain's model writes the code)."""
-    ctx = runtime.context or Context()
-    thread_id = thread_id_of(runtime)
-    out = await asyncio.to_thread(_fresh_dir, ctx.runs_dir, thread_id)
-    emit(runtime, "analyst", state="started", tier=ctx.sandbox_tier)
-    model, meter, unavailable = None, None, None
-    if state.get("brain") == "llm":
-        try:
-            model, meter = await metered_model(
-                ctx, "analyst", models, thread_id, state.get("usage") or []
-            )
-        except ModelUnavailable as exc:
-            unavailable = SubagentError(
-                where="analyst",
-                kind="model_unavailable",
-                message=f"{exc}; the offline analysis code ran instead",
-            )
-    analysis = await run_analysis(
-        state.get("question", ""),
-        state.get("findings") or [],
-        ctx,
-        out=out,
-        model=model,
-        meter=meter,
-        progress=partial(emit, runtime, "analyst"),
-    )
-    if unavailable is not None:
-        analysis.errors.insert(0, unavailable)
-        analysis.author = "offline (fallback: no analyst model)"
-    emit(runtime, "analyst", state="done", tier=analysis.sandbox_tier, charts=len(analysis.charts))
-    update: dict[str, Any] = {"analysis": analysis}
-    if meter is not None:
-        update["usage"] = [meter.record]
-    return update

@@ -1,6 +1,6 @@
 """The llm brain's browser subagent: a metered tool-calling loop inside its own browser sandbox.
 
-The model drives the tools of `nodes.llm.tools` in the sandbox `nodes.browser.run_subagent`
+The model drives the tools of `nodes.browse.tools` in the sandbox `nodes.browse.subagent.run_subagent`
 opens for it (the same jail, egress policy, time limit and crash handling as the offline brain).
 The loop is bounded by `Context.subagent_max_steps` model calls, `Context.subagent_max_tokens`
 tokens, the run's token budget and the subagent's wall time; at any limit, and on a model
@@ -27,12 +27,14 @@ from langchain_core.messages import (
 
 from graph.context import Context
 from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentError
-from nodes.browser import artifacts_dir, run_subagent
+from nodes.browse.findings import build_findings, refused_findings
+from nodes.browse.pages import Collected, Progress
+from nodes.browse.prompts import BROWSER_SYSTEM
+from nodes.browse.subagent import artifacts_dir, run_subagent
+from nodes.browse.tools import SUBMIT_TOOL, SubmitFindingsInput, Toolbox
 from nodes.llm.chat import model_label
 from nodes.llm.fence import UNTRUSTED_RULES, bound
-from nodes.llm.tools import SUBMIT_TOOL, SubmitFindingsInput, Toolbox
 from nodes.llm.usage import BudgetExhausted, Meter
-from nodes.offline_browse import Collected, Progress, build_findings, refused_findings
 from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressPolicy, EgressRefused
@@ -47,22 +49,15 @@ _LINK = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`()\[\]{}]+|\bwww\.[^\
 
 def system_prompt(task: SiteTask, ctx: Context) -> str:
     """What the browser model is told: its one site, its goal, its limits and the fence rule."""
-    fields = "\n".join(f"- {f}" for f in task.fields) or "- whatever answers the goal"
-    return (
-        "You are a browser subagent of a research team. You research exactly one web site with "
-        "browser tools and report what you found.\n\n"
-        f"Site (start here): {task.url}\n"
-        "Only this site can be visited; the egress policy refuses every other host.\n"
-        f"Goal: {task.goal}\n"
-        f"Fields to extract:\n{fields}\n\n"
-        "How to work: navigate to the start URL, read its text (read_text) and tables "
-        "(extract_tables); follow links on the same site only when they likely hold what the "
-        f"goal needs. You have at most {ctx.max_pages} pages and {ctx.subagent_max_steps} turns. "
-        f"Finish by calling {SUBMIT_TOOL} once: a summary of at most {SUMMARY_MAX_CHARS} "
-        "characters that answers the goal, and key facts quoted from the pages with numbers, "
-        "units and currency exactly as shown, each with the URL of the page you read it on as "
-        "source_url. Facts from pages you did not visit are discarded.\n\n"
-        f"{UNTRUSTED_RULES}"
+    return BROWSER_SYSTEM.format(
+        url=task.url,
+        goal=task.goal,
+        fields="\n".join(f"- {f}" for f in task.fields) or "- whatever answers the goal",
+        max_pages=ctx.max_pages,
+        max_steps=ctx.subagent_max_steps,
+        submit_tool=SUBMIT_TOOL,
+        summary_max_chars=SUMMARY_MAX_CHARS,
+        untrusted_rules=UNTRUSTED_RULES,
     )
 
 

@@ -1,7 +1,7 @@
 """The coordinator: recall what earlier runs learned, then plan one task per target site.
 
-The offline brain plans one task per URL with the question as goal (`nodes.planning`); the llm
-brain asks the coordinator model (`nodes.llm.planner`), whose plan code holds to the same rules.
+The offline brain plans one task per URL with the question as goal (`nodes.plan.rules`); the llm
+brain asks the coordinator model (`nodes.plan.llm`), whose plan code holds to the same rules.
 With `Context.approve_plan` a person reviews the plan before any browser starts.
 """
 
@@ -19,8 +19,8 @@ from graph.models import ModelUsage, Plan, RefusedTarget, SiteTask
 from graph.state import BrowseTask, ResearchState
 from memory.insights import recall
 from nodes.llm.chat import ModelOverrides, ModelUnavailable, choose_brain, metered_model
-from nodes.llm.planner import failure, offline_fallback, plan_with_model
-from nodes.planning import bounded_fields, next_task_number, plan_tasks, refusal
+from nodes.plan.llm import failure, offline_fallback, plan_with_model
+from nodes.plan.rules import bounded_fields, next_task_number, plan_tasks, refusal
 from nodes.progress import emit, thread_id_of
 
 __all__ = ["coordinator", "fan_out", "next_task_number", "plan_tasks", "review_plan"]

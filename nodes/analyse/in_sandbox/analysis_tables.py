@@ -1,0 +1,346 @@
+"""Read the manifest and its CSV tables into one long comparison table.
+
+It runs INSIDE the code-interpreter sandbox, shipped into the work dir beside
+``analysis_runtime.py`` (the entry module), so it imports only the standard library, pandas,
+numpy, matplotlib and its sibling modules, never the Flotilla project.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from analysis_quantities import (
+    FX_TO_USD,
+    GB_PER_UNIT,
+    PER_MONTH,
+    Kind,
+    Period,
+    Quantity,
+    find_currency,
+    find_period,
+    is_placeholder,
+    normalise,
+    parse_quantity,
+)
+
+#: A column is numeric when at least this share of its non-empty cells parse to one kind.
+MAJORITY = 0.6
+#: Rows shown in the markdown table of ``summary.json``; the CSV always has all of them.
+COLUMNS = ["site", "item", "metric", "label", "value", "unit", "raw", "source_url"]
+PRICE_METRIC = "price_usd_month"
+STORAGE_METRIC = "storage_gb"
+PRICE_PER_GB_METRIC = "price_per_gb_usd_month"
+
+
+@dataclass(frozen=True)
+class TableInput:
+    """One CSV table saved by a browser subagent, with where it came from."""
+
+    site: str
+    source_url: str
+    path: Path
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The analyst's manifest: the research question, FX overrides and the tables."""
+
+    question: str
+    fx_to_usd: dict[str, float] | None
+    tables: list[TableInput]
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A numeric column: its metric key and the kind/unit/period its cells normalise to."""
+
+    key: str
+    kind: Kind
+    unit: str
+    period: Period | None
+
+
+def slug(text: str) -> str:
+    """Lower-case identifier text for metric keys and file names."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "value"
+
+
+def metric_key(nq: Quantity, header: str = "") -> str:
+    """The metric key of a normalised quantity, e.g. "price_usd_month", "storage_gb"."""
+    month = "_month" if nq.period else ""
+    if nq.kind == "money":
+        return "price_usd" + month
+    if nq.kind == "rate":
+        per = nq.unit.removeprefix("USD/").removesuffix("/month")
+        return f"rate_usd_per_{slug(per)}{month}"
+    if nq.kind == "storage":
+        return "storage_gb" + ("_per_month" if nq.period else "")
+    if nq.kind == "duration":
+        return "duration_s"
+    if nq.kind == "percent":
+        return "percent" + ("_per_month" if nq.period else "")
+    return "count_" + slug(nq.unit or header)
+
+
+def _header_hint(header: str, q: Quantity) -> Quantity:
+    """Give a bare number the unit its header names ("Price (EUR/month)", "Storage (TB)").
+
+    Also gives money without a period the header's period ("Monthly fee": "$5").
+    """
+    if q.kind == "money" and q.period is None:
+        return replace(q, period=_header_period(header))
+    if q.kind != "count" or q.unit:
+        return q
+    currency, _ = find_currency(header)
+    if currency is not None:
+        return Quantity(q.value, "money", currency, currency, _header_period(header))
+    unit = re.search(r"\b([KMGTP]i?B)\b", header)
+    if unit and unit.group(1) in GB_PER_UNIT:
+        return Quantity(q.value, "storage", unit.group(1), None, None)
+    if "%" in header or re.search(r"\bpercent\b", header, re.I):
+        return Quantity(q.value, "percent", "%", None, None)
+    return q
+
+
+def _header_period(header: str) -> Period | None:
+    """The billing period a column header names ("Monthly fee", "Price / year")."""
+    return find_period(" " + header)
+
+
+def _read_cells(
+    header: str, cells: Sequence[str], fx: Mapping[str, float]
+) -> tuple[_Column | None, list[Quantity | None]]:
+    """Classify a column and return each cell normalised (None where it does not fit)."""
+    normalised: list[Quantity | None] = []
+    for cell in cells:
+        q = parse_quantity(cell)
+        normalised.append(normalise(_header_hint(header, q), fx) if q else None)
+    non_empty = [c for c in cells if not is_placeholder(str(c))]
+    parsed = [q for q in normalised if q is not None]
+    if not non_empty or not parsed:
+        return None, normalised
+    kind, n_kind = Counter(q.kind for q in parsed).most_common(1)[0]
+    if n_kind / len(non_empty) < MAJORITY:
+        return None, normalised
+    of_kind = [q for q in parsed if q.kind == kind]
+    # A periodic money column decides the period of "$0" / "Free" cells in it.
+    periods = Counter(q.period for q in of_kind if q.period)
+    period = periods.most_common(1)[0][0] if periods else None
+    fixed = [_adopt_period(q, kind, period) for q in normalised]
+    keys = Counter(metric_key(q, header) for q in fixed if q is not None and q.kind == kind)
+    key = keys.most_common(1)[0][0]
+    sample = next(q for q in fixed if q is not None and metric_key(q, header) == key)
+    column = _Column(key, sample.kind, sample.unit, sample.period)
+    return column, [q if q is not None and metric_key(q, header) == key else None for q in fixed]
+
+
+def _adopt_period(q: Quantity | None, kind: str, period: Period | None) -> Quantity | None:
+    """Money with no period of its own takes the column's period (e.g. "Free", "$0")."""
+    if q is None or q.kind != kind or kind != "money" or q.period or period is None:
+        return q
+    return Quantity(q.value * PER_MONTH[period], "money", "USD/month", "USD", "month")
+
+
+def classify_column(
+    name: str, cells: list[str], fx_to_usd: Mapping[str, float] | None = None
+) -> str | None:
+    """The metric key of a column ("price_usd_month", "storage_gb", ...) or None.
+
+    A column is numeric when at least 60 % of its non-empty cells (placeholders such as
+    "—" are empty) parse to the same kind; the key then follows the majority's normalised
+    unit. None means a text column (a label column candidate).
+    """
+    column, _ = _read_cells(name, cells, fx_to_usd or FX_TO_USD)
+    return column.key if column else None
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Read a manifest: {"question", "fx_to_usd" | null, "tables": [{site, source_url, path,
+    caption}]}. Table paths are relative to the manifest's folder."""
+    manifest_path = Path(path)
+    data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("tables"), list):
+        msg = f"manifest {str(manifest_path)!r} needs a 'tables' list"
+        raise ValueError(msg)
+    tables: list[TableInput] = []
+    for i, entry in enumerate(data["tables"]):
+        if not isinstance(entry, dict) or not entry.get("path"):
+            msg = f"manifest {str(manifest_path)!r}: table #{i} has no 'path'"
+            raise ValueError(msg)
+        table_path = Path(str(entry["path"]))
+        if not table_path.is_absolute():
+            table_path = manifest_path.parent / table_path
+        tables.append(
+            TableInput(
+                site=str(entry.get("site") or f"site {i + 1}"),
+                source_url=str(entry.get("source_url") or ""),
+                path=table_path,
+                caption=str(entry.get("caption") or ""),
+            )
+        )
+    fx = data.get("fx_to_usd")
+    fx_map = {str(k).upper(): float(v) for k, v in fx.items()} if isinstance(fx, dict) else None
+    return Manifest(question=str(data.get("question") or ""), fx_to_usd=fx_map, tables=tables)
+
+
+def load_manifest(path: str | Path) -> list[TableInput]:
+    """The tables a manifest lists (see `read_manifest` for the question and FX)."""
+    return read_manifest(path).tables
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def _read_table(table: TableInput, sink: list[str]) -> pd.DataFrame | None:
+    """Read a CSV as text cells exactly as saved; None (and a warning) when unreadable."""
+    try:
+        frame = pd.read_csv(
+            table.path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
+        )
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        sink.append(f"{table.site}: could not read {table.path.name!r} ({exc}); table skipped.")
+        return None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _frame_rows(
+    frame: pd.DataFrame, table: TableInput, fx: Mapping[str, float]
+) -> list[dict[str, Any]]:
+    """Long-form rows for one table read the usual way (one item per row)."""
+    headers = list(frame.columns)
+    columns: list[tuple[str, _Column, list[Quantity | None]]] = []
+    label_col: str | None = None
+    label_cells: list[str] = []
+    seen: set[str] = set()
+    for i, header in enumerate(headers):
+        cells = [str(v) for v in frame.iloc[:, i].tolist()]
+        column, values = _read_cells(header, cells, fx)
+        if column is None:
+            if label_col is None and any(not is_placeholder(c) for c in cells):
+                label_col = header
+                label_cells = cells
+            continue
+        key = column.key if column.key not in seen else f"{column.key}__{slug(header)}"
+        seen.add(key)
+        columns.append((header, replace(column, key=key), values))
+    rows: list[dict[str, Any]] = []
+    for r in range(len(frame)):
+        item = label_cells[r].strip() if label_col is not None else ""
+        item = item or f"row {r + 1}"
+        for header, column, values in columns:
+            q = values[r]
+            if q is None or not math.isfinite(q.value):
+                continue
+            raw = str(frame.iloc[r, headers.index(header)]).strip()
+            rows.append(
+                {
+                    "site": table.site,
+                    "item": item,
+                    "metric": column.key,
+                    "label": header,
+                    "value": float(q.value),
+                    "unit": q.unit,
+                    "raw": raw,
+                    "source_url": table.source_url,
+                }
+            )
+    return rows
+
+
+def _transposed(frame: pd.DataFrame) -> pd.DataFrame | None:
+    """Plans-as-columns tables ("Feature | Basic | Pro"), turned into plans-as-rows."""
+    if frame.shape[1] < 2 or frame.shape[0] < 1:
+        return None
+    names = [str(v).strip() or f"row {i + 1}" for i, v in enumerate(frame.iloc[:, 0].tolist())]
+    body = frame.iloc[:, 1:].T.reset_index()
+    body.columns = [str(frame.columns[0]) or "item", *names]
+    return body.astype(str)
+
+
+def build_comparison(
+    tables: Sequence[TableInput],
+    *,
+    fx_to_usd: Mapping[str, float] | None = None,
+    warnings_out: list[str] | None = None,
+) -> pd.DataFrame:
+    """One long table comparing every numeric column of every table.
+
+    Columns: site, item (the label cell), metric (e.g. "price_usd_month"), label (the
+    original header), value (normalised float), unit (normalised unit text), raw (the cell
+    as shown), source_url. Columns join across sites by metric key whatever their headers.
+    A derived "price_per_gb_usd_month" row is added for every item with both a monthly
+    price and storage. Problems (unreadable tables, tables without numbers) become warning
+    strings, appended to `warnings_out` and stored in ``df.attrs["warnings"]``.
+    """
+    fx = fx_to_usd or FX_TO_USD
+    sink: list[str] = []
+    rows: list[dict[str, Any]] = []
+    for table in tables:
+        frame = _read_table(table, sink)
+        if frame is None:
+            continue
+        table_rows = _frame_rows(frame, table, fx)
+        flipped = _transposed(frame) if not table_rows else None
+        if flipped is not None:
+            table_rows = _frame_rows(flipped, table, fx)
+            if table_rows:
+                sink.append(
+                    f"{table.site}: {table.path.name!r} has plans as columns; read it transposed."
+                )
+        if not table_rows:
+            sink.append(
+                f"{table.site}: {table.path.name!r} ({table.caption or 'no caption'}) has no "
+                f"numeric columns (headers: {', '.join(map(repr, frame.columns))}); it adds "
+                "nothing to the comparison."
+            )
+        rows.extend(table_rows)
+    df = add_price_per_gb(pd.DataFrame(rows, columns=COLUMNS).astype({"value": "float64"}))
+    # Group rows by metric (first-seen order) so the CSV and markdown read metric by metric.
+    order = {m: i for i, m in enumerate(dict.fromkeys(df["metric"].tolist()))}
+    df = df.sort_values("metric", key=lambda s: s.map(order), kind="stable")
+    df = df.reset_index(drop=True)
+    df.attrs["warnings"] = list(sink)
+    if warnings_out is not None:
+        warnings_out.extend(sink)
+    return df
+
+
+def add_price_per_gb(df: pd.DataFrame) -> pd.DataFrame:
+    """Add "price_per_gb_usd_month" rows (monthly price ÷ GB) where an item has both."""
+    if df.empty or (df["metric"] == PRICE_PER_GB_METRIC).any():
+        return df
+    prices = df[df["metric"] == PRICE_METRIC].drop_duplicates(["site", "item"])
+    storage = df[(df["metric"] == STORAGE_METRIC) & (df["value"] > 0)]
+    storage = storage.drop_duplicates(["site", "item"])
+    both = prices.merge(storage, on=["site", "item"], suffixes=("_p", "_s"))
+    if both.empty:
+        return df
+    derived = pd.DataFrame(
+        {
+            "site": both["site"],
+            "item": both["item"],
+            "metric": PRICE_PER_GB_METRIC,
+            "label": "price ÷ storage (derived)",
+            "value": both["value_p"] / both["value_s"],
+            "unit": "USD/GB/month",
+            "raw": both["raw_p"] + " ÷ " + both["raw_s"],
+            "source_url": both["source_url_p"],
+        },
+        columns=COLUMNS,
+    )
+    out = pd.concat([df, derived], ignore_index=True)
+    out.attrs = dict(df.attrs)
+    return out

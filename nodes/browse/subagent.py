@@ -1,0 +1,110 @@
+"""The sandbox every browser subagent runs in, whichever brain drives it.
+
+`run_subagent` opens the browser sandbox behind the egress policy, holds the subagent to its
+time limit, turns crashes into errors and records refusals; a `SiteBrain` decides what to do
+with the browser (`nodes.browse.offline`, or the llm brain's tool loop in `nodes.browse.llm`)
+and how what it collected becomes `Findings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import Protocol
+
+from playwright.async_api import Error as PlaywrightError
+
+from graph.context import Context
+from graph.models import Findings, SiteTask, SubagentError
+from nodes.artifacts import run_dir
+from nodes.browse.offline import OfflineBrain
+from nodes.browse.pages import Collected, Progress
+from sandbox.browser import BrowserSession, browser_sandbox
+from sandbox.egress import EgressPolicy, EgressRefused
+
+log = logging.getLogger(__name__)
+
+
+class SiteBrain(Protocol):
+    """What one subagent does with its browser, and how what it collected becomes Findings."""
+
+    async def browse(self, session: BrowserSession, collected: Collected) -> None:
+        """Drive the browser, keeping what is read in `collected` as it goes."""
+        ...
+
+    def findings(self, collected: Collected, *, artifacts: Path, elapsed_s: float) -> Findings:
+        """Findings from what was collected (file and CPU work: called in a thread)."""
+        ...
+
+    def refused(self, refusal: EgressRefused) -> Findings:
+        """Findings for a start URL the egress policy refused."""
+        ...
+
+
+def artifacts_dir(artifacts_root: str, thread_id: str, task_id: str) -> Path:
+    """Where one subagent's files go (tables, screenshots); file work, call it in a thread."""
+    return run_dir(artifacts_root, thread_id) / "artifacts" / task_id
+
+
+async def run_subagent(
+    task: SiteTask,
+    ctx: Context,
+    *,
+    artifacts_root: str,
+    thread_id: str,
+    progress: Progress,
+    brain: SiteBrain | None = None,
+) -> Findings:
+    """Research one site in a fresh browser sandbox; always returns Findings, never raises.
+
+    `brain` drives the browser; the offline brain when none is given.
+    """
+    brain = brain or OfflineBrain(task, ctx, progress)
+    policy = EgressPolicy.for_sites([task.url], ctx.allow_hosts)
+    try:
+        await asyncio.to_thread(policy.check, task.url)  # may resolve DNS: off the event loop
+    except EgressRefused as refusal:
+        return brain.refused(refusal)
+    collected, started = Collected(), time.monotonic()
+    try:
+        async with asyncio.timeout(ctx.subagent_timeout_s):
+            await _browse(brain, ctx, policy, collected)
+    except TimeoutError:
+        msg = f"stopped at the {ctx.subagent_timeout_s:g} s subagent time limit; kept what was read"
+        collected.errors.append(SubagentError(where=task.url, kind="time_limit", message=msg))
+    except PlaywrightError as exc:
+        msg = f"the browser failed: {str(exc).splitlines()[0]}; kept what was read"
+        collected.errors.append(SubagentError(where=task.url, kind="browser_crash", message=msg))
+    except Exception as exc:  # a branch reports its sandbox failing; it never raises
+        log.exception("browser sandbox for %s failed", task.url)
+        msg = f"the browser sandbox failed: {type(exc).__name__}: {exc}; kept what was read"
+        collected.errors.append(SubagentError(where=task.url, kind="sandbox_error", message=msg))
+    elapsed = time.monotonic() - started
+
+    def finish() -> Findings:
+        # Writes the tables as CSV artifacts and ranks text: file and CPU work, run in a thread.
+        artifacts = artifacts_dir(artifacts_root, thread_id, task.task_id)
+        return brain.findings(collected, artifacts=artifacts, elapsed_s=elapsed)
+
+    return await asyncio.to_thread(finish)
+
+
+async def _browse(
+    brain: SiteBrain, ctx: Context, policy: EgressPolicy, collected: Collected
+) -> None:
+    async with browser_sandbox(policy) as session:
+        session.page.set_default_timeout(ctx.page_timeout_s * 1000)
+        jail = session.jail if session.jail != "none" else f"none: {session.jail_reason}"
+        collected.browser_jail = jail
+        try:
+            await brain.browse(session, collected)
+        finally:
+            # Sub-requests the gate refused (not already a page error) belong in the report too.
+            known = {error.where for error in collected.errors}
+            collected.errors.extend(
+                SubagentError(where=r.url, kind="refused", rule=r.rule, message=str(r))
+                for r in session.refused
+                if r.url not in known
+            )

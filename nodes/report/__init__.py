@@ -1,0 +1,1 @@
+"""Reporting: the report node and the llm brain's short-answer writer."""
