@@ -26,7 +26,7 @@ from nodes.analyse.node import analyst
 from nodes.browse.node import browser
 from nodes.llm.chat import ModelOverrides
 from nodes.plan.node import coordinator, fan_out
-from nodes.remember import remember_node
+from nodes.remember.node import remember_node
 from nodes.report.node import report
 
 

@@ -1,0 +1,1 @@
+"""The remember role: key insights of a run into long-term memory."""
