@@ -101,6 +101,27 @@ class OfflineBrain:
         return refused_findings(self.task, refusal)
 
 
+class Subagent(Protocol):
+    """Researches one site and returns its Findings, never raising: `run_subagent`'s shape.
+
+    The browser node runs `run_subagent` (the offline brain in a real browser sandbox) unless
+    the graph is built with another (`build_graph(subagent=...)`, e.g. a test's, with no
+    Chromium); the llm brain's subagents always drive a real browser.
+    """
+
+    async def __call__(
+        self,
+        task: SiteTask,
+        ctx: Context,
+        *,
+        artifacts_root: str,
+        thread_id: str,
+        progress: Progress,
+    ) -> Findings:
+        """Research `task`'s site, writing files under `artifacts_root`."""
+        ...
+
+
 def artifacts_dir(artifacts_root: str, thread_id: str, task_id: str) -> Path:
     """Where one subagent's files go (tables, screenshots); file work, call it in a thread."""
     return run_dir(artifacts_root, thread_id) / "artifacts" / task_id
@@ -169,9 +190,16 @@ async def _browse(
 
 
 async def browser(
-    state: BrowseTask, runtime: Runtime[Context], *, models: ModelOverrides | None = None
+    state: BrowseTask,
+    runtime: Runtime[Context],
+    *,
+    models: ModelOverrides | None = None,
+    subagent: Subagent | None = None,
 ) -> dict[str, Any]:
-    """Graph node: run one subagent under the run's parallelism cap and report its findings."""
+    """Graph node: run one subagent under the run's parallelism cap and report its findings.
+
+    `subagent` researches the site with the offline brain (default: `run_subagent`).
+    """
     ctx = runtime.context or Context()
     task, thread_id, started = state["task"], thread_id_of(runtime), time.monotonic()
 
@@ -192,10 +220,10 @@ async def browser(
         _limiter(SERVER_KEY, server_cap()),
     )
     usage: list[ModelUsage] | None = None
-    subagent: Callable[[], Awaitable[Findings]]
+    research: Callable[[], Awaitable[Findings]]
     if state.get("brain") == "llm":
         try:
-            subagent, record = await llm_subagent(
+            research, record = await llm_subagent(
                 task, ctx, models, thread_id, progress, state.get("usage") or []
             )
         except ModelUnavailable as exc:
@@ -204,8 +232,8 @@ async def browser(
             return {"findings": [findings]}
         usage = [record]
     else:
-        subagent = partial(
-            run_subagent,
+        research = partial(
+            subagent or run_subagent,
             task,
             ctx,
             artifacts_root=ctx.runs_dir,
@@ -214,7 +242,7 @@ async def browser(
         )
     async with run_slot, server_slot:
         progress("started", {"pages": 0})
-        findings = await subagent()
+        findings = await research()
     progress(
         findings.status, {"pages": len(findings.pages_visited), "errors": len(findings.errors)}
     )
