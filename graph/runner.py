@@ -24,6 +24,9 @@ from graph.context import Context
 
 if TYPE_CHECKING:
     from graph.state import ResearchInput
+    from nodes.analyst import SessionFactory
+    from nodes.browser import Subagent
+    from nodes.llm.chat import ModelOverrides
 
 OnEvent = Callable[[dict[str, Any]], None]
 """Receives each progress event the nodes emit (LangGraph's "custom" stream)."""
@@ -106,12 +109,17 @@ class Runner:
 
     `redis_url`: a server to use; None takes `$REDIS_URL`, else starts an embedded one for the
     run. `on_event` gets every progress event; `review` answers plan reviews (without one, a
-    run that asks stops there and waits for a resume).
+    run that asks stops there and waits for a resume). `models`, `subagent` and
+    `code_sessions` go to `build_graph` (chat models; stand-ins for the browser and code
+    sandboxes, e.g. a test's).
     """
 
     redis_url: str | None = None
     on_event: OnEvent | None = None
     review: Review | None = None
+    models: ModelOverrides | None = None
+    subagent: Subagent | None = None
+    code_sessions: SessionFactory | None = None
 
     async def run(
         self,
@@ -197,7 +205,13 @@ class Runner:
                 demo = DemoRecord.from_recorded(recorded)
             ttl = ctx.checkpoint_ttl_minutes
             async with redis_saver(url, ttl_minutes=ttl) as saver, redis_store(url) as store:
-                app = build_graph(checkpointer=saver, store=store)
+                app = build_graph(
+                    checkpointer=saver,
+                    store=store,
+                    models=self.models,
+                    subagent=self.subagent,
+                    code_sessions=self.code_sessions,
+                )
                 state = await app.aget_state(config)
                 _check_can_run(state, thread_id, resume=inputs is None, url=url)
                 if inputs is not None or state.next:

@@ -13,15 +13,7 @@ have read, and a code session that answers as the analysis code would.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import csv
-import hashlib
-import io
 import json
-import struct
-import zlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +23,7 @@ from langgraph.store.memory import InMemoryStore
 
 from graph.builder import build_graph
 from graph.context import Context
-from graph.models import ArtifactRef, Fact, Findings, SiteTask, SubagentError, TableRef
-from sandbox.interpreter import ExecResult
+from tests.fake_sandboxes import FakeCodeSessions, FakeSubagents, findings_checkpointed
 
 QUESTION = "Compare the monthly price of each vendor's plans"
 # Loopback addresses nothing listens on: no branch ever connects (the subagent is a fake).
@@ -43,146 +34,6 @@ PRICES = {
     OK_SITE: [("Basic", "$4.00/mo"), ("Pro", "$9.50/mo")],
     CRASHING_SITE: [("Solo", "$6.25/mo")],
 }
-
-
-def _csv(rows: list[tuple[str, str]]) -> bytes:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([("Plan", "Price"), *rows])
-    return buffer.getvalue().encode()
-
-
-def _png() -> bytes:
-    """A 1×1 PNG: what a chart file looks like to the analyst."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\x00")
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-
-
-class FakeSubagents:
-    """Stands in for `run_subagent`: what a browser would have read on each site, no browser.
-
-    The first subagent on `CRASHING_SITE` dies as a killed process would, once the other
-    branches' results are checkpointed; every later one reads the site normally.
-    """
-
-    def __init__(self) -> None:
-        self.saver: Any = None  # the graph's saver, to see what is checkpointed
-        self.calls: list[str] = []
-        self.crashed = False
-
-    async def __call__(
-        self,
-        task: SiteTask,
-        ctx: Context,
-        *,
-        artifacts_root: str,
-        thread_id: str,
-        progress: Any,
-    ) -> Findings:
-        self.calls.append(task.url)
-        if task.url == UNREACHABLE_SITE:
-            error = SubagentError(where=task.url, kind="unreachable", message="connection refused")
-            return Findings(
-                task_id=task.task_id, site=task.url, goal=task.goal, status="failed", errors=[error]
-            )
-        if task.url == CRASHING_SITE and not self.crashed:
-            self.crashed = True
-            await self._others_checkpointed(thread_id)
-            raise RuntimeError("the subagent's process was killed")
-        progress("page", {"pages": 1, "url": task.url})
-        table = Path(artifacts_root) / thread_id / "artifacts" / task.task_id / "table-1.csv"
-        data = _csv(PRICES[task.url])
-        table.parent.mkdir(parents=True, exist_ok=True)
-        table.write_bytes(data)
-        ref = ArtifactRef(
-            path=str(table),
-            media_type="text/csv",
-            size=len(data),
-            sha256=hashlib.sha256(data).hexdigest(),
-        )
-        cheapest = PRICES[task.url][0][1]
-        return Findings(
-            task_id=task.task_id,
-            site=task.url,
-            site_name=f"Vendor {task.task_id}",
-            goal=task.goal,
-            pages_visited=[task.url + "pricing"],
-            summary="Plans and prices from the pricing page.",
-            key_facts=[Fact(text=f"The cheapest plan costs {cheapest}.", source_url=task.url)],
-            tables=[
-                TableRef(artifact=ref, source_url=task.url, columns=["Plan", "Price"], n_rows=2)
-            ],
-        )
-
-    async def _others_checkpointed(self, thread_id: str) -> None:
-        """Wait until the two other branches' findings are pending writes of the checkpoint."""
-        config: Any = {"configurable": {"thread_id": thread_id}}
-        assert self.saver is not None
-        async with asyncio.timeout(5):
-            while True:
-                saved = await self.saver.aget_tuple(config)
-                writes = saved.pending_writes or [] if saved else []
-                if sum(channel == "findings" for _, channel, _ in writes) >= 2:
-                    return
-                await asyncio.sleep(0.005)
-
-
-class FakeCodeSession:
-    """Stands in for a code-interpreter session: keeps the files written, answers like the code.
-
-    It runs nothing: `execute` writes what the analysis code would (a chart and a summary with
-    one highlight per table in the manifest).
-    """
-
-    tier = "fake"
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.executed: list[str] = []
-
-    async def execute(self, code: str) -> ExecResult:
-        self.executed.append(code)
-        manifest = json.loads(self.files["manifest.json"])
-        highlights = [
-            f"{t['site']} lists {len(self.files[t['path']].splitlines()) - 1} plans"
-            for t in manifest["tables"]
-        ]
-        summary = {"highlights": highlights, "comparison_markdown": "| Plan | Price |"}
-        self.files["out/summary.json"] = json.dumps(summary).encode()
-        self.files["out/prices.png"] = _png()
-        return ExecResult(exit_status=0, tier=self.tier, files=["out/summary.json"])
-
-    async def write_file(self, path: str, data: bytes) -> None:
-        self.files[path] = data
-
-    async def read_file(self, path: str) -> bytes:
-        return self.files[path]
-
-    async def list_files(self) -> list[str]:
-        return sorted(self.files)
-
-    async def stop(self) -> None:
-        """Nothing runs, so nothing to stop."""
-
-
-class FakeCodeSessions:
-    """Opens a fresh `FakeCodeSession` per analysis run and keeps them for the test to read."""
-
-    def __init__(self) -> None:
-        self.opened: list[FakeCodeSession] = []
-
-    @contextlib.asynccontextmanager
-    async def __call__(self) -> AsyncIterator[FakeCodeSession]:
-        session = FakeCodeSession()
-        self.opened.append(session)
-        yield session
 
 
 @pytest.fixture
@@ -196,9 +47,19 @@ def ctx(tmp_path: Path) -> Context:
 
 async def test_a_run_fans_out_survives_a_crash_resumes_reports_and_remembers(ctx: Context) -> None:
     saver, store = InMemorySaver(), InMemoryStore()
-    subagents, sessions = FakeSubagents(), FakeCodeSessions()
+
+    async def others_checkpointed(thread_id: str) -> None:
+        # Through the graph's own saver (build_graph makes it strict about types).
+        await findings_checkpointed(app.checkpointer, thread_id, 2)
+
+    subagents = FakeSubagents(
+        PRICES,
+        unreachable={UNREACHABLE_SITE},
+        crash_once={CRASHING_SITE},
+        before_crash=others_checkpointed,
+    )
+    sessions = FakeCodeSessions()
     app = build_graph(checkpointer=saver, store=store, subagent=subagents, code_sessions=sessions)
-    subagents.saver = app.checkpointer
     config: Any = {"configurable": {"thread_id": "t-fast"}}
     inputs = {"question": QUESTION, "urls": [OK_SITE, CRASHING_SITE, UNREACHABLE_SITE]}
     events: list[dict[str, Any]] = []
