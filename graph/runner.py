@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from langgraph.types import Command
 
 from demo_sites.demo import DemoRecord
-from graph.context import Context
+from graph.context import ROLES, Context
 
 if TYPE_CHECKING:
     from graph.state import ResearchInput
@@ -91,7 +91,7 @@ def check_models(ctx: Context) -> None:
     """
     if ctx.brain != "llm":
         return
-    from nodes.llm.chat import ROLES, ModelUnavailable, configured_spec
+    from nodes.llm.chat import ModelUnavailable, configured_spec
 
     missing = [role for role in ROLES if not configured_spec(ctx, role)]
     if missing:

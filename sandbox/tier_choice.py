@@ -107,8 +107,11 @@ def resolve_tier(requested: str) -> str:
 
 
 def pick_uid(tier: str) -> int | None:
-    """A fresh unprivileged uid per session: RLIMIT_NPROC ignores root, and gVisor writes
-    /work files as it. Rootless bwrap maps to 65534 itself (None)."""
+    """A fresh unprivileged uid for one session; None where the tier picks its own.
+
+    RLIMIT_NPROC ignores root, and gVisor writes /work files as it. Rootless bwrap maps to
+    65534 itself (None).
+    """
     if tier == "none" or (tier == "bwrap" and os.geteuid() != 0):
         return None
     return UID_BASE + 1 + secrets.randbelow(UID_SPAN - 1)

@@ -63,6 +63,7 @@ class FakeSubagents:
         crash_once: Collection[str] = (),
         before_crash: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
+        """Sites' tables by URL, the sites that fail and those whose first subagent dies."""
         self.prices, self.unreachable = prices, set(unreachable)
         self.crash_once, self.before_crash = set(crash_once), before_crash
         self.calls: list[str] = []
@@ -126,10 +127,12 @@ class FakeCodeSession:
     tier = "fake"
 
     def __init__(self) -> None:
+        """An empty work dir: nothing written, nothing run."""
         self.files: dict[str, bytes] = {}
         self.executed: list[str] = []
 
     async def execute(self, code: str) -> ExecResult:
+        """Record `code` and write what the analysis code would have written."""
         self.executed.append(code)
         manifest = json.loads(self.files["manifest.json"])
         highlights = [
@@ -142,12 +145,15 @@ class FakeCodeSession:
         return ExecResult(exit_status=0, tier=self.tier, files=["out/summary.json"])
 
     async def write_file(self, path: str, data: bytes) -> None:
+        """Keep `data` as the work dir's `path`."""
         self.files[path] = data
 
     async def read_file(self, path: str) -> bytes:
+        """The bytes of the work dir's `path`."""
         return self.files[path]
 
     async def list_files(self) -> list[str]:
+        """Every file of the work dir, sorted."""
         return sorted(self.files)
 
     async def stop(self) -> None:
@@ -158,10 +164,12 @@ class FakeCodeSessions:
     """Opens a fresh `FakeCodeSession` per analysis run and keeps them for the test to read."""
 
     def __init__(self) -> None:
+        """No session opened yet."""
         self.opened: list[FakeCodeSession] = []
 
     @contextlib.asynccontextmanager
     async def __call__(self) -> AsyncIterator[FakeCodeSession]:
+        """A fresh session, kept in `opened`."""
         session = FakeCodeSession()
         self.opened.append(session)
         yield session
