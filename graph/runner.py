@@ -70,12 +70,8 @@ class RunResult:
     @property
     def usable(self) -> bool:
         """Whether the run produced anything useful: some subagent read something."""
-        return usable(self.output)
-
-
-def usable(output: dict[str, Any]) -> bool:
-    """Whether a run's output has anything useful: some subagent read something."""
-    return any(s["status"] in ("ok", "partial") for s in output.get("subagents") or [])
+        subagents = self.output.get("subagents") or []
+        return any(s["status"] in ("ok", "partial") for s in subagents)
 
 
 def context_from(data: dict[str, Any]) -> Context:
