@@ -17,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Result
-from cli.research import DEMO_QUESTION
+from demo_sites.demo import DEMO_QUESTION
 from demo_sites.server import SITES_DIR, DemoSites
-from graph.builder import build_graph
+from graph.builder import trust_only_our_models
 from graph.context import Context
 from graph.models import SiteTask
-from graph.state import ResearchInput
+from graph.runner import Runner
 from memory.checkpoint import redis_saver
-from memory.insights import redis_store
 from memory.redis_server import EmbeddedRedis
 from nodes.browse.subagent import run_subagent
 
@@ -107,7 +106,7 @@ def _state_sizes(values: dict[str, Any], serde: Any) -> dict[str, Any]:
 
 
 async def demo_in_process() -> DemoRun:
-    """The demo through the graph in this process, as `run_research` runs it, plus its state."""
+    """The demo through `graph.runner.Runner` in this process, as the CLI runs it, plus its state."""
     tmp = Path(tempfile.mkdtemp(prefix="flotilla-bench-graph-"))
     try:
         return await _demo_in_process(tmp)
@@ -118,37 +117,33 @@ async def demo_in_process() -> DemoRun:
 async def _demo_in_process(tmp: Path) -> DemoRun:
     started = time.perf_counter()
     stamps: dict[tuple[str, str], float] = {}
+
+    def stamp(event: dict[str, Any]) -> None:
+        stamps.setdefault((str(event.get("event")), str(event.get("state"))), time.perf_counter())
+
     with DemoSites() as sites:
         ctx = Context(brain="offline", runs_dir=str(tmp / "runs"))
         ctx.allow_hosts = [*ctx.allow_hosts, *sites.allow_hosts]
         thread = f"bench-{uuid.uuid4().hex[:12]}"
-        config: Any = {"configurable": {"thread_id": thread}}
         server = EmbeddedRedis(tmp / "state" / "redis")
         await asyncio.to_thread(server.start)
         try:
             redis_up = time.perf_counter()
-            async with redis_saver(server.url) as saver, redis_store(server.url) as store:
-                app = build_graph(checkpointer=saver, store=store)
-                graph_started = time.perf_counter()
-                inputs: ResearchInput = {
-                    "question": DEMO_QUESTION,
-                    "urls": list(sites.urls.values()),
-                }
-                stream = app.astream(inputs, config, context=ctx, stream_mode="custom")
-                async for event in stream:
-                    key = (str(event.get("event")), str(event.get("state")))
-                    stamps.setdefault(key, time.perf_counter())
-                graph_s = time.perf_counter() - graph_started
-                state = await app.aget_state(config)
-                # The serde the graph really checkpoints with (build_graph makes it strict).
-                sizes = _state_sizes(state.values, getattr(app.checkpointer, "serde", None))
+            runner = Runner(redis_url=server.url, on_event=stamp)
+            graph_started = time.perf_counter()
+            result = await runner.run(DEMO_QUESTION, list(sites.urls.values()), ctx, thread=thread)
+            graph_s = time.perf_counter() - graph_started
+            # The serde the graph really checkpoints with (build_graph makes it strict).
+            async with redis_saver(server.url) as saver:
+                serde = trust_only_our_models(saver).serde
+            sizes = _state_sizes(result.values, serde)
         finally:
             await asyncio.to_thread(server.stop)
     wall = time.perf_counter() - started
     run_bytes, run_files = await asyncio.to_thread(_tree_bytes, tmp / "runs" / thread)
     site_bytes, _ = await asyncio.to_thread(_tree_bytes, SITES_DIR)
     a0, a1 = stamps.get(("analyst", "started")), stamps.get(("analyst", "done"))
-    findings = state.values.get("findings") or []
+    findings = result.values.get("findings") or []
     return DemoRun(
         wall_s=wall,
         subagent_s={f.task_id: f.elapsed_s for f in findings},

@@ -118,7 +118,7 @@ def bench_demo_wall(s: Session) -> list[Result]:
     out = [
         _series("demo_wall", "`flotilla demo --json`, subprocess wall", [r.wall_s for r in subs]),
         _series(
-            "demo_wall", "in-process: graph astream start → end", [r.extra["graph_s"] for r in runs]
+            "demo_wall", "in-process: Runner.run start → end", [r.extra["graph_s"] for r in runs]
         ),
         _series(
             "demo_wall",

@@ -15,8 +15,8 @@ import sys
 import time
 
 from bench.report import Result, markdown
-from sandbox.interpreter import available_tiers
 from sandbox.pool import SessionPool
+from sandbox.tier_choice import available_tiers
 
 WARM_TARGET = "issue target: p50 ≤ 50 ms"
 

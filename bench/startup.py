@@ -18,7 +18,8 @@ from memory.redis_server import EmbeddedRedis
 from nodes.browse.pages import settle
 from sandbox.browser import browser_sandbox, playwright_driver
 from sandbox.egress import EgressPolicy
-from sandbox.interpreter import available_tiers, open_session
+from sandbox.interpreter import open_session
+from sandbox.tier_choice import available_tiers
 
 BROWSER_TARGET = "issue target: browser sandbox ready ≤ 0.5 s"
 FIRECRACKER = "anchor: Firecracker boots in ≤ 125 ms"

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, fail
-from sandbox.interpreter import KNOWN_TIERS, SandboxLimits, SandboxUnavailable, open_session
+from sandbox.interpreter import SandboxLimits, SandboxUnavailable, open_session
 from sandbox.pool import DEFAULT_PRELOAD
+from sandbox.tier_choice import KNOWN_TIERS
 
 
 def register(sub: Any) -> None:

@@ -8,7 +8,9 @@ from collections import Counter
 from typing import Any
 
 from cli.common import EXIT_NOTHING, EXIT_OK, EXIT_SERVICE, EXIT_USAGE, fail
-from cli.research import SitesUnavailable, ThreadError, print_result, run_thread, usable
+from cli.research import cli_runner, print_result
+from demo_sites.demo import SitesUnavailable
+from graph.runner import ThreadError
 
 
 def register(sub: Any) -> None:
@@ -36,15 +38,15 @@ async def resume_command(args: argparse.Namespace) -> int:
     from nodes.llm.chat import ModelUnavailable
 
     try:
-        output = await run_thread(args.thread, None, None)
+        result = await cli_runner().resume(args.thread)
     except (RedisUnavailable, SitesUnavailable) as exc:
         return fail(str(exc), as_json=args.json, code=EXIT_SERVICE, thread=args.thread)
     except ModelUnavailable as exc:
         return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
     except ThreadError as exc:
         return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
-    print_result(output, as_json=args.json)
-    return EXIT_OK if usable(output) else EXIT_NOTHING
+    print_result(result.output, as_json=args.json)
+    return EXIT_OK if result.usable else EXIT_NOTHING
 
 
 async def thread_history(thread_id: str) -> list[dict[str, Any]]:

@@ -23,7 +23,9 @@ from graph import models
 from graph.context import Context
 from graph.state import ResearchInput, ResearchOutput, ResearchState
 from nodes.analyse.node import analyst
+from nodes.analyse.workbench import SessionFactory
 from nodes.browse.node import browser
+from nodes.browse.subagent import Subagent
 from nodes.llm.chat import ModelOverrides
 from nodes.plan.node import coordinator, fan_out
 from nodes.remember.node import remember_node
@@ -32,11 +34,17 @@ from nodes.report.node import report
 
 def build_builder(
     models: ModelOverrides | None = None,
+    *,
+    subagent: Subagent | None = None,
+    code_sessions: SessionFactory | None = None,
 ) -> StateGraph[ResearchState, Context, ResearchInput, ResearchOutput]:
     """The uncompiled graph, for callers that compile it their own way.
 
     `models` gives roles ("coordinator", "browser", "analyst", "report", or "default") a chat
     model instance or a `provider:model` spec, ahead of what `Context` configures.
+    `subagent` researches each site for the offline brain instead of a subagent in a real
+    browser sandbox; `code_sessions` opens the analyst's code sessions instead of the sandbox
+    tier's. Both default to the real ones; tests pass fakes to run the graph without either.
     """
     builder = StateGraph(
         ResearchState,
@@ -45,8 +53,8 @@ def build_builder(
         output_schema=ResearchOutput,
     )
     builder.add_node("coordinator", partial(coordinator, models=models))
-    builder.add_node("browser", partial(browser, models=models))
-    builder.add_node("analyst", partial(analyst, models=models))
+    builder.add_node("browser", partial(browser, models=models, subagent=subagent))
+    builder.add_node("analyst", partial(analyst, models=models, sessions=code_sessions))
     builder.add_node("report", partial(report, models=models))
     builder.add_node("remember", remember_node)
     builder.add_edge(START, "coordinator")
@@ -107,11 +115,18 @@ def build_graph(
     checkpointer: BaseCheckpointSaver | None = None,
     store: BaseStore | None = None,
     models: ModelOverrides | None = None,
+    subagent: Subagent | None = None,
+    code_sessions: SessionFactory | None = None,
 ) -> CompiledStateGraph[ResearchState, Context, ResearchInput, ResearchOutput]:
-    """Compile the Flotilla graph with the saver, store and (optionally) chat models given."""
+    """Compile the Flotilla graph with the saver, store and (optionally) chat models given.
+
+    `subagent` and `code_sessions` stand in for the browser and code sandboxes
+    (`build_builder`).
+    """
     if checkpointer is not None:
         checkpointer = trust_only_our_models(checkpointer)
-    return build_builder(models).compile(checkpointer=checkpointer, store=store, name="flotilla")
+    builder = build_builder(models, subagent=subagent, code_sessions=code_sessions)
+    return builder.compile(checkpointer=checkpointer, store=store, name="flotilla")
 
 
 graph = build_graph()

@@ -20,12 +20,8 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Self
 
-from sandbox.interpreter import (
-    CodeSession,
-    SandboxLimits,
-    _ProcessSession,
-    resolve_tier,
-)
+from sandbox.interpreter import CodeSession, SandboxLimits, _ProcessSession
+from sandbox.tier_choice import resolve_tier
 
 DEFAULT_PRELOAD = ("pandas", "matplotlib.pyplot")
 

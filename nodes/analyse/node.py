@@ -83,9 +83,16 @@ def _fresh_dir(runs_dir: str, thread_id: str) -> Path:
 
 
 async def analyst(
-    state: ResearchState, runtime: Runtime[Context], *, models: ModelOverrides | None = None
+    state: ResearchState,
+    runtime: Runtime[Context],
+    *,
+    models: ModelOverrides | None = None,
+    sessions: SessionFactory | None = None,
 ) -> dict[str, Any]:
-    """Graph node: analyse all findings in the sandbox (the llm brain's model writes the code)."""
+    """Graph node: analyse all findings in the sandbox (the llm brain's model writes the code).
+
+    `sessions` opens each run's code session (default: the Context's tier, limits and pool).
+    """
     ctx = runtime.context or Context()
     thread_id = thread_id_of(runtime)
     out = await asyncio.to_thread(_fresh_dir, ctx.runs_dir, thread_id)
@@ -109,6 +116,7 @@ async def analyst(
         out=out,
         model=model,
         meter=meter,
+        session_factory=sessions,
         progress=partial(emit, runtime, "analyst"),
     )
     if unavailable is not None:

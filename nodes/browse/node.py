@@ -21,7 +21,7 @@ from graph.context import Context
 from graph.models import Findings, ModelUsage, SiteTask, SubagentError
 from graph.state import BrowseTask
 from nodes.browse.pages import Progress
-from nodes.browse.subagent import run_subagent
+from nodes.browse.subagent import Subagent, run_subagent
 from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.progress import emit, thread_id_of
 
@@ -53,9 +53,16 @@ DEFAULT_SERVER_CAP = 4
 
 
 async def browser(
-    state: BrowseTask, runtime: Runtime[Context], *, models: ModelOverrides | None = None
+    state: BrowseTask,
+    runtime: Runtime[Context],
+    *,
+    models: ModelOverrides | None = None,
+    subagent: Subagent | None = None,
 ) -> dict[str, Any]:
-    """Graph node: run one subagent under the run's parallelism cap and report its findings."""
+    """Graph node: run one subagent under the run's parallelism cap and report its findings.
+
+    `subagent` researches the site with the offline brain (default: `run_subagent`).
+    """
     ctx = runtime.context or Context()
     task, thread_id, started = state["task"], thread_id_of(runtime), time.monotonic()
 
@@ -76,10 +83,10 @@ async def browser(
         _limiter(SERVER_KEY, server_cap()),
     )
     usage: list[ModelUsage] | None = None
-    subagent: Callable[[], Awaitable[Findings]]
+    research: Callable[[], Awaitable[Findings]]
     if state.get("brain") == "llm":
         try:
-            subagent, record = await llm_subagent(
+            research, record = await llm_subagent(
                 task, ctx, models, thread_id, progress, state.get("usage") or []
             )
         except ModelUnavailable as exc:
@@ -88,8 +95,8 @@ async def browser(
             return {"findings": [findings]}
         usage = [record]
     else:
-        subagent = partial(
-            run_subagent,
+        research = partial(
+            subagent or run_subagent,
             task,
             ctx,
             artifacts_root=ctx.runs_dir,
@@ -98,7 +105,7 @@ async def browser(
         )
     async with run_slot, server_slot:
         progress("started", {"pages": 0})
-        findings = await subagent()
+        findings = await research()
     progress(
         findings.status, {"pages": len(findings.pages_visited), "errors": len(findings.errors)}
     )

@@ -43,6 +43,27 @@ class SiteBrain(Protocol):
         ...
 
 
+class Subagent(Protocol):
+    """Researches one site and returns its Findings, never raising: `run_subagent`'s shape.
+
+    The browser node runs `run_subagent` (the offline brain in a real browser sandbox) unless
+    the graph is built with another (`build_graph(subagent=...)`, e.g. a test's, with no
+    Chromium); the llm brain's subagents always drive a real browser.
+    """
+
+    async def __call__(
+        self,
+        task: SiteTask,
+        ctx: Context,
+        *,
+        artifacts_root: str,
+        thread_id: str,
+        progress: Progress,
+    ) -> Findings:
+        """Research `task`'s site, writing files under `artifacts_root`."""
+        ...
+
+
 def artifacts_dir(artifacts_root: str, thread_id: str, task_id: str) -> Path:
     """Where one subagent's files go (tables, screenshots); file work, call it in a thread."""
     return run_dir(artifacts_root, thread_id) / "artifacts" / task_id

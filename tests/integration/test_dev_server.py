@@ -20,7 +20,7 @@ import pytest
 from langgraph_sdk import get_client
 
 from sandbox import snapshot
-from sandbox.interpreter import resolve_tier
+from sandbox.tier_choice import resolve_tier
 
 pytestmark = pytest.mark.slow
 

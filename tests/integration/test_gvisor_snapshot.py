@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 
 from sandbox import snapshot
-from sandbox.interpreter import SandboxLimits, _ProcessSession, available_tiers, open_session
+from sandbox.interpreter import SandboxLimits, _ProcessSession, open_session
 from sandbox.pool import DEFAULT_PRELOAD
+from sandbox.tier_choice import available_tiers
 
 pytestmark = [
     pytest.mark.slow,

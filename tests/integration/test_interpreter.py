@@ -12,15 +12,9 @@ from pathlib import Path
 import pytest
 
 from cli.main import main as cli_main
-from sandbox.interpreter import (
-    AUTO_ORDER,
-    SandboxLimits,
-    SandboxUnavailable,
-    available_tiers,
-    open_session,
-    resolve_tier,
-)
+from sandbox.interpreter import SandboxLimits, SandboxUnavailable, open_session
 from sandbox.pool import SessionPool, default_pool
+from sandbox.tier_choice import AUTO_ORDER, available_tiers, resolve_tier
 
 pytestmark = pytest.mark.slow
 

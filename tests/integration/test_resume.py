@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from cli.research import DEMO_QUESTION
+from demo_sites.demo import DEMO_QUESTION
 from demo_sites.server import DemoSites
 from graph.builder import trust_only_our_models
 from memory.checkpoint import redis_saver

@@ -23,14 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.interpreter import (
-    CodeSession,
-    SandboxLimits,
-    _ProcessSession,
-    available_tiers,
-    open_session,
-)
+from sandbox.interpreter import CodeSession, SandboxLimits, _ProcessSession, open_session
 from sandbox.pool import DEFAULT_PRELOAD
+from sandbox.tier_choice import available_tiers
 
 pytestmark = [
     pytest.mark.slow,

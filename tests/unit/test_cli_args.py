@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 
 from cli.common import ProgressPrinter, make_context
-from cli.demo import DemoRecord, apply_demo_defaults
+from cli.demo import apply_demo_defaults
 from cli.main import build_parser, main
-from cli.research import check_models, context_from, print_result
+from cli.research import print_result
+from demo_sites.demo import DemoRecord
 from graph.context import Context
+from graph.runner import check_models, context_from
 from nodes.llm.chat import ModelUnavailable, choose_brain
 
 RESEARCH = ["research", "prices", "--url", "https://a.example/"]
