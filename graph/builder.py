@@ -18,7 +18,7 @@ from langgraph.store.base import BaseStore
 from graph import models
 from graph.context import Context
 from graph.state import ResearchInput, ResearchOutput, ResearchState
-from memory.serde import trust_only
+from memory.serde import Saver, trust_only
 from nodes.analyst import analyst
 from nodes.browser import browser
 from nodes.coordinator import coordinator, fan_out
@@ -55,7 +55,7 @@ def build_builder(
     return builder
 
 
-def trust_only_our_models(saver: BaseCheckpointSaver) -> BaseCheckpointSaver:
+def trust_only_our_models(saver: Saver) -> Saver:
     """A copy of `saver` that revives LangGraph's safe types and `graph.models`, nothing else."""
     return trust_only(saver, models)
 

@@ -76,4 +76,4 @@ def trust_only(saver: Saver, models: ModuleType) -> Saver:
     return cast(Saver, saver.with_allowlist(policy.msgpack))
 
 
-__all__ = ["BUILTIN_ERRORS", "TypePolicy", "trust_only", "type_policy"]
+__all__ = ["BUILTIN_ERRORS", "Saver", "TypePolicy", "trust_only", "type_policy"]
