@@ -9,6 +9,7 @@ call `build_graph(checkpointer=..., store=...)` with the Redis saver and store.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -62,7 +63,7 @@ def trust_only_our_models(saver: Saver) -> Saver:
 
 def build_graph(
     *,
-    checkpointer: BaseCheckpointSaver | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
     store: BaseStore | None = None,
     models: ModelOverrides | None = None,
 ) -> CompiledStateGraph[ResearchState, Context, ResearchInput, ResearchOutput]:
