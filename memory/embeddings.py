@@ -90,7 +90,8 @@ def normalise(vectors: npt.ArrayLike) -> Vectors:
     """Rows scaled to unit length (zero rows stay zero), as float32."""
     matrix = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: Vectors = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 # --- the local MiniLM -------------------------------------------------------------------------

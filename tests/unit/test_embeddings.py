@@ -346,3 +346,61 @@ async def test_a_question_without_content_words_lists_the_newest_without_embeddi
     embedder.threads.clear()
     assert await recall(store, "p", "what is it?", limit=2) == [GDP, PARIS]
     assert embedder.threads == []
+
+
+# --- a store with its own index (LangGraph's IndexConfig, as on LangGraph Server) ---------------
+
+
+def _indexed_store(embedder: Embedder) -> InMemoryStore:
+    embed = LangChainEmbeddings(lambda: embedder)
+    return InMemoryStore(index={"dims": len(_CONCEPTS) + 1, "embed": embed, "fields": ["claim"]})
+
+
+async def test_a_store_with_its_own_index_recalls_by_meaning_without_an_embedder_of_ours() -> None:
+    embedder = ConceptEmbedder()
+    store = _indexed_store(embedder)
+    await remember(store, "p", [STRATO, PARIS, GDP])
+    assert embedder.threads  # the store embedded the claims itself, off the event loop
+    assert await store.aget(("insight_vectors", "p"), insight_key(STRATO)) is None
+    assert await recall(store, "p", "cheapest cloud storage cost") == [STRATO]
+    # Words and meaning still rank together, and a strong match pushes out neighbours.
+    assert await recall(store, "p", "inhabitants of Paris and France") == [PARIS, GDP]
+    assert await recall(store, "p", "what is it?", limit=2) == [GDP, PARIS]  # newest
+
+
+async def test_a_store_index_leaves_insights_put_without_vectors_to_words() -> None:
+    store = _indexed_store(ConceptEmbedder())
+    await store.aput(("insights", "p"), insight_key(GDP), GDP.model_dump(), index=False)
+    await store.aput(("insights", "p", "deeper"), "nested", STRATO.model_dump())
+    await remember(store, "p", [PARIS])
+    assert await recall(store, "p", "France's economy") == [GDP]  # by words; no vector
+    assert await recall(store, "p", "cheapest cloud storage cost") == []  # not in "p" itself
+
+
+def test_langchain_embeddings_give_the_embedders_unit_vectors() -> None:
+    embed = LangChainEmbeddings(ConceptEmbedder)
+    (doc,) = embed.embed_documents(["storage cost"])
+    assert embed.embed_query("storage cost") == doc
+    assert math.isclose(math.hypot(*doc), 1.0, rel_tol=1e-6) and len(doc) == len(_CONCEPTS) + 1
+
+
+@needs_minilm
+async def test_langgraph_json_indexes_the_servers_store_with_the_local_minilm() -> None:
+    import importlib.util
+    import json
+
+    from langchain_core.embeddings import Embeddings
+
+    root = Path(__file__).parents[2]
+    index = json.loads((root / "langgraph.json").read_text())["store"]["index"]
+    assert index["dims"] == MiniLM.dims and index["fields"] == ["claim"]
+    # As LangGraph Server loads "path/to/module.py:attr": the file as a module of its own.
+    path, attr = index["embed"].rsplit(":", 1)
+    spec = importlib.util.spec_from_file_location("flotilla_embeddings_file", root / path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    embed = getattr(module, attr)
+    assert isinstance(embed, Embeddings)
+    vector = await embed.aembed_query("hello world")
+    np.testing.assert_allclose(vector, MiniLM().embed(["hello world"])[0], atol=1e-6)
