@@ -20,11 +20,11 @@ match pushes out mere neighbours of the topic). Recalled insights rank by words 
 
 On a store from `redis_store` the candidates come from RediSearch indices of our own, queried
 through redisvl (`memory.insights.stores`, `memory.insights.search`); on any other store every
-item of the namespace is scanned (`memory.insights.recall`).
+item of the namespace is scanned (`memory.insights.retrieve`).
 """
 
 from memory.insights.model import VECTOR_ROOT, Insight, insight_key
-from memory.insights.recall import MEANING_MARGIN, recall, recall_with_keys
+from memory.insights.retrieve import MEANING_MARGIN, recall, recall_with_keys
 from memory.insights.stores import (
     FROM_ENV,
     INSIGHTS_INDEX,

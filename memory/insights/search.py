@@ -19,6 +19,9 @@ from memory.insights.model import vector_namespace
 from memory.insights.stores import TEXT_FIELDS, Search
 
 _RETURN = ["$.key", "$.value"]
+# RediSearch 8.2's default, which recall used before redisvl (whose own default is BM25STD): the
+# same word matches make the 50 candidates.
+_SCORER = "TFIDF"
 
 
 def _in_namespace(ns: tuple[str, ...]) -> FilterExpression:
@@ -49,6 +52,7 @@ async def fulltext_candidates(
             return_fields=_RETURN,
             num_results=limit,
             return_score=False,
+            text_scorer=_SCORER,
             stopwords=None,  # the caller's words are content words already
         )
     else:
