@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,25 @@ def insight_puts(
     return ops
 
 
+def _without_repeated_texts(ops: list[PutOp]) -> list[list[PutOp]]:
+    """`ops` in batches in which no text the store is asked to embed repeats.
+
+    LangGraph's `InMemoryStore` (LangGraph Server's dev store) fails on a batch that embeds one
+    text twice (two sources for one claim). The n-th put of a claim goes in the n-th batch.
+    """
+    batches: list[list[PutOp]] = [[]]
+    seen: Counter[str] = Counter()
+    for op in ops:
+        level = 0
+        if op.index and isinstance(op.value, dict):
+            text = str(op.value.get("claim"))
+            level, seen[text] = seen[text], seen[text] + 1
+        if level == len(batches):
+            batches.append([])
+        batches[level].append(op)
+    return batches
+
+
 async def remember(store: BaseStore, namespace: str, insights: list[Insight]) -> list[str]:
     """Store `insights` under `("insights", namespace)`; return their keys, in order.
 
@@ -52,8 +72,9 @@ async def remember(store: BaseStore, namespace: str, insights: list[Insight]) ->
         if vectors is not None and search is not None:
             await search.vector_index(vectors.shape[1])
     model = None if embedder is None or vectors is None else embedder.name
-    if insights:
-        await store.abatch(insight_puts(namespace, insights, model, vectors))
+    for batch in _without_repeated_texts(insight_puts(namespace, insights, model, vectors)):
+        if batch:
+            await store.abatch(batch)
     if model is not None and search is not None:
         search.with_vectors.add((namespace, model))
     return [insight_key(insight) for insight in insights]

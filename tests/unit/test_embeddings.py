@@ -404,3 +404,11 @@ async def test_langgraph_json_indexes_the_servers_store_with_the_local_minilm() 
     assert isinstance(embed, Embeddings)
     vector = await embed.aembed_query("hello world")
     np.testing.assert_allclose(vector, MiniLM().embed(["hello world"])[0], atol=1e-6)
+
+
+async def test_one_claim_from_two_sources_is_remembered_twice_on_a_store_with_an_index() -> None:
+    store = _indexed_store(ConceptEmbedder())
+    other = STRATO.model_copy(update={"source_url": "https://mirror.example/strato"})
+    keys = await remember(store, "p", [STRATO, other, PARIS])
+    assert len(set(keys)) == 3
+    assert await recall(store, "p", "cheapest cloud storage cost") == [STRATO, other]
