@@ -166,6 +166,7 @@ class MiniLM:
         verify: bool = True,
         encoder: EncoderFactory = _onnx_encoder,
     ) -> None:
+        """Use the model in `folder` (default: the installed wheel's); load nothing yet."""
         self._folder = folder
         self._verify = verify
         self._encoder = encoder
@@ -266,6 +267,7 @@ class Bedrock:
     min_similarity = 0.35
 
     def __init__(self, model_id: str) -> None:
+        """Name the Bedrock model; the client is built on the first `embed`."""
         if not model_id:
             raise EmbeddingsUnavailable("bedrock embeddings need a model id: bedrock:<model id>")
         self.model_id = model_id
@@ -294,6 +296,7 @@ class LangChainEmbeddings(Embeddings):
     """
 
     def __init__(self, embedder: Callable[[], Embedder]) -> None:
+        """Wrap the embedder `embedder()` returns, called on first use."""
         self._embedder = embedder
 
     @property

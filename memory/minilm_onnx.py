@@ -150,6 +150,7 @@ class OnnxEncoder:
     runtime = "onnxruntime"
 
     def __init__(self, bert: BertWeights) -> None:
+        """Build the graph from `bert` and open an onnxruntime session on it."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()

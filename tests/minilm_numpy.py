@@ -71,6 +71,7 @@ class NumpyEncoder:
     runtime = "numpy"
 
     def __init__(self, weights: BertWeights) -> None:
+        """Run on `weights`."""
         self.weights = weights
         self._threads = ThreadpoolController()
 
