@@ -22,13 +22,13 @@ test-fast: setup ## unit tests only
 	$(BIN)/pytest -q -m "not slow and not e2e"
 
 lint: setup ## ruff (check + format) and mypy
-	$(BIN)/ruff check graph nodes sandbox memory cli demo_sites tests bench scripts
-	$(BIN)/ruff format --check graph nodes sandbox memory cli demo_sites tests bench scripts
+	$(BIN)/ruff check graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
+	$(BIN)/ruff format --check graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
 	$(BIN)/mypy
 
 format: setup ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix graph nodes sandbox memory cli demo_sites tests bench scripts
-	$(BIN)/ruff format graph nodes sandbox memory cli demo_sites tests bench scripts
+	$(BIN)/ruff check --fix graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
+	$(BIN)/ruff format graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
 
 dev: setup ## LangGraph dev server (Studio) on langgraph.json
 	$(BIN)/langgraph dev --no-browser

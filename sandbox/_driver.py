@@ -55,7 +55,9 @@ def _recv(fd: int) -> dict[str, Any] | None:
 
 def _send(fd: int, message: dict[str, Any]) -> None:
     body = json.dumps(message).encode()
-    os.write(fd, _HEADER.pack(len(body)) + body)
+    data = memoryview(_HEADER.pack(len(body)) + body)
+    while data:  # gVisor's host pipes take a large write in parts
+        data = data[os.write(fd, data) :]
 
 
 class _Capped(io.TextIOBase):

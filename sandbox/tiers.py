@@ -53,12 +53,16 @@ def python_layout() -> tuple[Path, Path | None, str]:
     return base, venv, str(exe.resolve())
 
 
-def _ancestor_dirs(target: str, made: set[str]) -> list[str]:
-    """``--dir`` args for missing parents of a mount point; bwrap would make them 0700."""
+def _ancestor_dirs(target: str, mounts: set[str], made: set[str]) -> list[str]:
+    """``--dir`` args for missing parents of a mount point; bwrap would make them 0700.
+
+    Every missing level gets one (``/root/.pyenv`` as well as ``/root``), so the sandbox uid
+    can reach the interpreter by path, e.g. from a shell; nothing under ``mounts`` is made.
+    """
     args: list[str] = []
     for parent in reversed(PurePosixPath(target).parents):
         name = str(parent)
-        if name == "/" or any(name == m or name.startswith(m + "/") for m in made):
+        if name in ("/", *made) or any(name == m or name.startswith(m + "/") for m in mounts):
             continue
         made.add(name)
         args += ["--perms", "0755", "--dir", name]
@@ -82,11 +86,12 @@ def _root_mounts() -> list[str]:
 def _python_mounts() -> list[str]:
     """Read-only binds of the interpreter (and venv, away from /work) the REPL runs on."""
     base, venv, _ = python_layout()
-    made = {"/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/proc", "/dev", "/tmp"}
-    args = [*_ancestor_dirs(str(base), made), "--ro-bind", str(base), str(base)]
-    made.add(str(base))
+    mounts = {"/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/proc", "/dev", "/tmp"}
+    made: set[str] = set()
+    args = [*_ancestor_dirs(str(base), mounts, made), "--ro-bind", str(base), str(base)]
+    mounts.add(str(base))
     if venv is not None:
-        args += [*_ancestor_dirs(VENV_MOUNT, made), "--ro-bind", str(venv), VENV_MOUNT]
+        args += [*_ancestor_dirs(VENV_MOUNT, mounts, made), "--ro-bind", str(venv), VENV_MOUNT]
     return args
 
 

@@ -22,7 +22,17 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("cli", "bench", "graph", "nodes", "memory", "sandbox", "demo_sites")
+PACKAGES = (
+    "cli",
+    "bench",
+    "examples",
+    "integrations",
+    "graph",
+    "nodes",
+    "memory",
+    "sandbox",
+    "demo_sites",
+)
 # Folders whose modules are ends of arrows one by one, not as one box.
 ONE_BY_ONE = {"graph"}
 BEGIN, END = "<!-- archmap -->", "<!-- /archmap -->"

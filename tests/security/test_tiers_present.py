@@ -15,7 +15,7 @@ import pytest
 
 from sandbox import jail
 from sandbox.browser import chromium_executable
-from sandbox.interpreter import available_tiers
+from sandbox.tier_choice import available_tiers
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the tiers are expected as root")
 

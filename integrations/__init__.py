@@ -1,0 +1,1 @@
+"""Flotilla inside other agent frameworks."""

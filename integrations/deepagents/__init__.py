@@ -1,0 +1,1 @@
+"""Flotilla for Deep Agents: a sandbox backend and the browser as a subagent."""
