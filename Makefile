@@ -21,10 +21,11 @@ test: setup ## the whole suite: unit, graph, integration, e2e (slow ones in para
 test-fast: setup ## unit tests only
 	$(BIN)/pytest -q -m "not slow and not e2e"
 
-lint: setup ## ruff (check + format) and mypy
+lint: setup ## ruff (check + format, docstrings, imports), mypy (strict on graph/ and memory/), import layers
 	$(BIN)/ruff check graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
 	$(BIN)/ruff format --check graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: setup ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` measures and prints; a benchmark never asserts a time."""

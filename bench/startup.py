@@ -140,8 +140,11 @@ async def sandbox(*, repeats: int) -> list[Result]:
 
 
 async def _gvisor_snapshots(repeats: int) -> list[Result]:
-    """What the preloaded gVisor rows above owe to snapshots: the one-time image build, and the
-    same start booted and importing through the sentry instead (last row)."""
+    """What the preloaded gVisor rows above owe to snapshots.
+
+    The one-time image build, and the same start booted and importing through the sentry instead
+    (last row).
+    """
     first = Result(
         "sandbox", "gvisor: first session, empty image store (boot, checkpoint, restore)", "s"
     )

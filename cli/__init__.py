@@ -1,0 +1,1 @@
+"""The `flotilla` command: arguments, progress lines, output and exit codes."""

@@ -16,6 +16,7 @@ BRAINS = ("auto", "offline", "llm")
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options every research-like command takes (hosts, brain, models, limits)."""
     parser.add_argument(
         "--allow-host",
         action="append",
@@ -128,6 +129,7 @@ class ProgressPrinter:
         self.started = time.monotonic()
 
     def __call__(self, event: dict[str, Any]) -> None:
+        """Print one progress event as a timestamped line on stderr."""
         print(
             f"[{time.monotonic() - self.started:6.2f}s] {self.line(event)}",
             file=sys.stderr,
@@ -176,6 +178,7 @@ def token_usage_lines(usage: dict[str, Any] | None) -> list[str]:
 
 
 def fail(message: str, *, as_json: bool, code: int, **extra: Any) -> int:
+    """Report an error (as JSON on stdout, or a line on stderr) and return the exit `code`."""
     if as_json:
         print(json.dumps({"error": message, **extra}, indent=2))
     print(f"flotilla: {message}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Memory: the embedded Redis, the Redis checkpointer and long-term insights."""

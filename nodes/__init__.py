@@ -1,0 +1,1 @@
+"""The graph's nodes, one package per role, and the helpers every role shares."""

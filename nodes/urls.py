@@ -8,9 +8,12 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def page_identity(url: str) -> str:
-    """A URL's page, comparable across spellings: scheme and host in any case, the default port
-    or none, the path without its trailing slash, the query; no fragment. Text that does not
-    parse as a URL (a bad port, say) is its own identity."""
+    """A URL's page, comparable across spellings.
+
+    Scheme and host in any case, the default port or none, the path without its trailing slash,
+    the query; no fragment. Text that does not parse as a URL (a bad port, say) is its own
+    identity.
+    """
     text = url.strip()
     try:
         parts = urlsplit(text)

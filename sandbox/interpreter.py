@@ -123,18 +123,32 @@ class CodeSession(Protocol):
 
     tier: str
 
-    async def execute(self, code: str) -> ExecResult: ...
-    async def write_file(self, path: str, data: bytes) -> None: ...
-    async def read_file(self, path: str) -> bytes: ...
-    async def list_files(self) -> list[str]: ...
-    async def stop(self) -> None: ...
+    async def execute(self, code: str) -> ExecResult:
+        """Run `code` in the session's interpreter; a crash or limit hit is a result."""
+        ...
+
+    async def write_file(self, path: str, data: bytes) -> None:
+        """Write `data` to `path` in the work dir."""
+        ...
+
+    async def read_file(self, path: str) -> bytes:
+        """Read the regular file `path` from the work dir."""
+        ...
+
+    async def list_files(self) -> list[str]:
+        """Every regular file in the work dir, as relative paths."""
+        ...
+
+    async def stop(self) -> None:
+        """End the session and remove its jail and work dir."""
+        ...
 
 
 # --- the session ----------------------------------------------------------------------------
 
 
 def _limit_from_status(returncode: int) -> LimitName | None:
-    """bwrap reports 128+signal, a plain subprocess -signal."""
+    """Bwrap reports 128+signal, a plain subprocess -signal."""
     sig = -returncode if returncode < 0 else returncode - 128 if returncode > 128 else 0
     by_signal: dict[int, LimitName] = {signal.SIGXCPU: "cpu_time", signal.SIGXFSZ: "file_size"}
     return by_signal.get(sig)

@@ -74,6 +74,7 @@ class CodeRun:
 
     @property
     def failed(self) -> bool:
+        """Whether the code exited non-zero or raised."""
         return self.result.exit_status != 0 or bool(self.result.error_type)
 
     def failure(self) -> str:

@@ -11,10 +11,10 @@ from typing import Literal
 
 from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentError, TableRef
 from nodes.artifacts import write_csv
-from nodes.browse.extract.quantities import quantities
 from nodes.browse.extract.sentences import rank_sentences, summarise
 from nodes.browse.extract.text import site_name
 from nodes.browse.pages import Collected
+from nodes.quantities import quantities
 from sandbox.egress import EgressRefused
 
 Status = Literal["ok", "partial", "failed", "refused"]

@@ -29,6 +29,7 @@ class OfflineBrain:
     progress: Progress
 
     async def browse(self, session: BrowserSession, collected: Collected) -> None:
+        """Read the start page, then follow goal-matching links up to `max_pages`."""
         await explore(
             session,
             self.task,
@@ -38,9 +39,11 @@ class OfflineBrain:
         )
 
     def findings(self, collected: Collected, *, artifacts: Path, elapsed_s: float) -> Findings:
+        """The Findings built from what was read."""
         return build_findings(self.task, collected, artifacts=artifacts, elapsed_s=elapsed_s)
 
     def refused(self, refusal: EgressRefused) -> Findings:
+        """The Findings of a site the egress policy refused before any page was read."""
         return refused_findings(self.task, refusal)
 
 

@@ -191,6 +191,7 @@ class Toolbox:
 
     @property
     def page_url(self) -> str:
+        """The URL of the page the browser shows now."""
         return self.session.page.url
 
     async def run(self, call: ToolCall) -> ToolMessage:

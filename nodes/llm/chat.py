@@ -44,6 +44,7 @@ class ModelUnavailable(RuntimeError):
 
 
 def aws_region() -> str:
+    """The AWS region from the environment (us-east-1 when none is set)."""
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
@@ -127,8 +128,11 @@ def chat_model(ctx: Context, role: Role, overrides: ModelOverrides | None = None
 async def achat_model(
     ctx: Context, role: Role, overrides: ModelOverrides | None = None
 ) -> BaseChatModel:
-    """`chat_model` for async code: building a client (boto3 reads its data and config files)
-    runs in a thread, since `langgraph dev` refuses blocking calls on its event loop."""
+    """`chat_model` for async code: the client is built in a thread.
+
+    Building one reads boto3's data and config files, and `langgraph dev` refuses blocking calls
+    on its event loop.
+    """
     chosen = (overrides or {}).get(role) or (overrides or {}).get("default")
     if isinstance(chosen, BaseChatModel):
         return chosen
@@ -144,8 +148,11 @@ async def metered_model(
     *,
     task_id: str = "",
 ) -> tuple[BaseChatModel, Meter]:
-    """The role's model and a meter holding its calls to the run's token budget (at least
-    what `recorded` says was spent). Raises `ModelUnavailable` when the role has no model."""
+    """The role's model and a meter holding its calls to the run's token budget.
+
+    The budget starts from at least what `recorded` says was spent. Raises `ModelUnavailable`
+    when the role has no model.
+    """
     model = await achat_model(ctx, role, overrides)
     budget = run_budget(thread_id, ctx.max_run_tokens, recorded)
     return model, Meter(budget, node=role, model=model_label(model), task_id=task_id)

@@ -34,9 +34,11 @@ class RunBudget:
 
     @property
     def exhausted(self) -> bool:
+        """Whether a limit is set and spent."""
         return self.limit > 0 and self.spent >= self.limit
 
     def check(self) -> None:
+        """Raise BudgetExhausted when the budget is spent."""
         if self.exhausted:
             raise BudgetExhausted(
                 f"the run's token budget ({self.limit} tokens, Context.max_run_tokens) is spent "
@@ -71,6 +73,7 @@ class Meter:
         self.record = ModelUsage(node=node, task_id=task_id, model=model)
 
     def charge(self, message: BaseMessage) -> None:
+        """Count one model call's tokens on this record and against the run's budget."""
         tokens_in, tokens_out = tokens_of(message)
         self.record.calls += 1
         self.record.input_tokens += tokens_in

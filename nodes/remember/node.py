@@ -10,8 +10,8 @@ from graph.context import Context
 from graph.models import Analysis, Findings
 from graph.state import ResearchState
 from memory.insights import Insight, remember
-from nodes.browse.extract.quantities import quantities
 from nodes.progress import emit, thread_id_of
+from nodes.quantities import quantities
 
 MAX_INSIGHTS = 20
 

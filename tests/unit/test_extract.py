@@ -8,7 +8,6 @@ import pytest
 
 from nodes.browse.extract.controls import CONSENT_ACCEPT, NEXT_PAGE
 from nodes.browse.extract.links import rank_links
-from nodes.browse.extract.quantities import quantities
 from nodes.browse.extract.sentences import rank_sentences, split_sentences, summarise
 from nodes.browse.extract.tables import (
     PageTable,
@@ -18,6 +17,7 @@ from nodes.browse.extract.tables import (
     table_frame,
 )
 from nodes.browse.extract.text import main_text
+from nodes.quantities import quantities
 
 PAGES = Path(__file__).parent / "pages"
 GOAL = "compare monthly price and storage of plans"

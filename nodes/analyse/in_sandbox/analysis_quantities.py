@@ -370,8 +370,9 @@ def parse_quantity(cell: str) -> Quantity | None:
 
 
 def normalise(q: Quantity, fx_to_usd: Mapping[str, float] | None = None) -> Quantity | None:
-    """Convert to comparable units: money to USD (per month when periodic), storage to GB,
-    durations to seconds. None when the currency has no rate in `fx_to_usd`.
+    """Convert to comparable units; None when the currency has no rate in `fx_to_usd`.
+
+    Money goes to USD (per month when periodic), storage to GB, durations to seconds.
 
     `fx_to_usd` maps ISO codes to USD per unit; it defaults to `FX_TO_USD`, which holds
     fixed reference rates (not live). Yearly money is divided by 12, hourly multiplied by

@@ -167,8 +167,10 @@ def classify_column(
 
 
 def read_manifest(path: str | Path) -> Manifest:
-    """Read a manifest: {"question", "fx_to_usd" | null, "tables": [{site, source_url, path,
-    caption}]}. Table paths are relative to the manifest's folder."""
+    """Read a manifest; table paths in it are relative to the manifest's folder.
+
+    Its shape: {"question", "fx_to_usd" | null, "tables": [{site, source_url, path, caption}]}.
+    """
     manifest_path = Path(path)
     data = json.loads(manifest_path.read_text(encoding="utf-8"))
     if not isinstance(data, dict) or not isinstance(data.get("tables"), list):

@@ -127,7 +127,7 @@ def _class_tokens(el: HtmlElement) -> list[str]:
 
 
 def _chrome_kind(el: HtmlElement) -> str:
-    """ "strong" for unmistakable chrome, "weak" for a hint a page-wide wrapper may also carry."""
+    """Say "strong" for unmistakable chrome, "weak" for a hint a page-wide wrapper may carry."""
     if el.tag in _BOILER_TAGS:
         return "strong"
     if el.get("role", "").lower() in _BOILER_ROLES or el.get("aria-modal") == "true":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from nodes.browse.extract.dom import WS
-from nodes.browse.extract.quantities import quantities
+from nodes.quantities import quantities
 
 _ABBREVIATIONS = frozenset(
     {

@@ -1,10 +1,13 @@
-"""Numbers that carry a unit, currency, percent sign or per-period, as they are written."""
+"""Numbers that carry a unit, currency, percent sign or per-period, as they are written.
+
+Shared by the roles that read them out of text: the browser's extraction and remember.
+"""
 
 from __future__ import annotations
 
 import re
 
-from nodes.browse.extract.dom import WS
+WS = re.compile(r"\s+")
 
 _CUR_SYMBOL = r"(?:(?<![A-Za-z])(?:US|CA|AU|NZ|HK|[ACRS]))?\$|[€£¥₹₩₽₺₪₫฿₴₦]"
 _CUR_CODE = (
