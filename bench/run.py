@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Result, markdown
+from sandbox.optins import trust_this_process
 
 BENCHES = (
     "demo_wall",
@@ -360,6 +361,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen benchmarks, print the table, optionally write JSON."""
+    trust_this_process()  # run by the operator, like the CLI: demo sites on loopback
     args = parse_args(argv)
     facts = machine_facts()
     print(header(facts), flush=True)

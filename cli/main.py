@@ -7,6 +7,7 @@ import asyncio
 import sys
 
 from cli import browse, demo, memory_cmd, research, sandbox, threads
+from sandbox.optins import trust_this_process
 
 # Each command module adds its sub-commands and sets `handler` on them.
 COMMANDS = (research, demo, browse, threads, memory_cmd, sandbox)
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `flotilla` console script."""
     args = build_parser().parse_args(argv)
+    trust_this_process()  # run by the operator: its flags are the operator's opt-ins
     try:
         return asyncio.run(args.handler(args))
     except KeyboardInterrupt:

@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from sandbox.optins import UNSANDBOXED_ENV, unsandboxed_allowed
 from sandbox.tiers import UID_BASE, UID_SPAN, command_for, python_layout
 
 # The interpreter's logger: tier choice has always logged (and been silenced) under its name.
@@ -85,6 +86,12 @@ def available_tiers() -> list[str]:
 def resolve_tier(requested: str) -> str:
     """Map "auto" to the best working isolated tier; refuse unknown or unavailable ones."""
     if requested == "none":
+        if not unsandboxed_allowed():
+            msg = (
+                "sandbox tier 'none' runs code on the host unsandboxed: the operator must allow "
+                f"it with {UNSANDBOXED_ENV}=1"
+            )
+            raise SandboxUnavailable(msg)
         logger.warning(
             "SANDBOX TIER 'none' REQUESTED: code runs as a plain subprocess on this host with "
             "rlimits only - no filesystem, network or process isolation. Use it only for trusted code."

@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+from sandbox import optins
 from tests.bedrock_stub import MODEL_ENV
 
 pytest_plugins = ["tests.fixtures_sites", "tests.fixtures_redis"]
@@ -22,6 +23,10 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
     os.environ["AWS_CONFIG_FILE"] = os.devnull
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    # The suite is the operator of its own loopback sites and may run the unsandboxed tier on
+    # purpose; the tests of the opt-ins themselves take these away.
+    os.environ[optins.PRIVATE_HOSTS_ENV] = "127.0.0.1,localhost,::1"
+    os.environ[optins.UNSANDBOXED_ENV] = "1"
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from nodes.llm.chat import ModelOverrides, ModelUnavailable, choose_brain, meter
 from nodes.plan.llm import failure, offline_fallback, plan_with_model
 from nodes.plan.rules import bounded_fields, next_task_number, plan_tasks, refusal
 from nodes.progress import emit, thread_id_of
+from sandbox.optins import refusals
 
 __all__ = ["coordinator", "fan_out", "next_task_number", "plan_tasks", "review_plan"]
 
@@ -33,6 +34,9 @@ async def coordinator(
     ctx = runtime.context or Context()
     question = (state.get("question") or "").strip()
     urls = list(state.get("urls") or [])
+    refused = refusals(sandbox_tier=ctx.sandbox_tier, allow_hosts=ctx.allow_hosts)
+    if refused:  # before anything starts: no recall, no model, no browser
+        return operator_refusal(runtime, urls, [str(r) for r in refused])
     first = next_task_number(state.get("findings") or [])
     recalled: list[str] = []
     if runtime.store is not None and question:
@@ -75,6 +79,16 @@ async def coordinator(
     if usage:
         update["usage"] = usage
     return update
+
+
+def operator_refusal(
+    runtime: Runtime[Context], urls: list[str], reasons: list[str]
+) -> dict[str, Any]:
+    """The whole run refused: its settings weaken isolation without the operator's opt-in."""
+    reason = "; ".join(reasons)
+    plan = Plan(refused=[RefusedTarget(url=u, rule="operator_opt_in", reason=reason) for u in urls])
+    emit(runtime, "plan", tasks=[], refused=len(plan.refused), planner=plan.planner)
+    return {"plan": plan, "brain": "offline", "thread_id": thread_id_of(runtime), "errors": reasons}
 
 
 @task
