@@ -118,6 +118,17 @@ class ExecResult(BaseModel):
     )
 
 
+def isolation_label(tier: str, syscall_filter: str) -> str:
+    """The tier as reports name it, with the syscall filter beside it where it can be missing.
+
+    The bwrap tier runs without its seccomp filter where libseccomp is missing; that is said
+    (`bwrap (no seccomp)`), never shown as plain `bwrap`.
+    """
+    if tier == "bwrap":
+        return "bwrap+seccomp" if syscall_filter == "seccomp" else "bwrap (no seccomp)"
+    return tier
+
+
 class CodeSession(Protocol):
     """A stateful interpreter session with a private work dir."""
 

@@ -226,7 +226,7 @@ async def run_llm_analysis(
         if not problem:
             await bench.save(bench.code_path.name, code)
             analysis = Analysis(
-                sandbox_tier=run.result.tier,
+                sandbox_tier=run.isolation,
                 code_path=str(bench.code_path),
                 author=label,
                 attempts=runs,

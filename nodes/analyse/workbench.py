@@ -23,7 +23,7 @@ from typing import Any
 from graph.models import Analysis, Findings, SubagentError
 from nodes.analyse.offline import generate_analysis_code
 from nodes.artifacts import write_artifact
-from sandbox.interpreter import CodeSession, ExecResult, SandboxUnavailable
+from sandbox.interpreter import CodeSession, ExecResult, SandboxUnavailable, isolation_label
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,11 @@ class CodeRun:
     def summary(self) -> bytes | None:
         """The bytes of `out/summary.json`, if the code wrote it."""
         return self.outputs.get(SUMMARY)
+
+    @property
+    def isolation(self) -> str:
+        """The tier the code ran on, with its syscall filter where that can be missing."""
+        return isolation_label(self.result.tier, self.result.syscall_filter)
 
     @property
     def failed(self) -> bool:
@@ -158,7 +163,7 @@ class Workbench:
         except SandboxUnavailable as exc:
             error = SubagentError(where="analyst", kind="sandbox_unavailable", message=str(exc))
             return Analysis(errors=[error], code_path=str(self.code_path))
-        analysis = Analysis(sandbox_tier=run.result.tier, code_path=str(self.code_path))
+        analysis = Analysis(sandbox_tier=run.isolation, code_path=str(self.code_path))
         if run.failed:
             message = run.failure()
             analysis.errors.append(
