@@ -84,9 +84,14 @@ def bedrock_default() -> str:
     return f"bedrock_converse:{prefix}.{BEDROCK_MODEL}"
 
 
+def _named_spec(ctx: Context, role: Role) -> str:
+    """The spec `Context` names for a role (its own field, else `model`); '' when none."""
+    return (getattr(ctx, f"{role}_model", "") or ctx.model or "").strip()
+
+
 def configured_spec(ctx: Context, role: Role) -> str:
     """The spec a role uses from configuration alone ('' when none is configured)."""
-    spec = (getattr(ctx, f"{role}_model", "") or ctx.model or "").strip()
+    spec = _named_spec(ctx, role)
     if spec:
         return spec
     return bedrock_default() if has_aws_credentials() else ""
@@ -100,7 +105,11 @@ def choose_brain(
         return ctx.brain
     if overrides:
         return "llm"
-    return "llm" if any(configured_spec(ctx, role) for role in ROLES) else "offline"
+    # Credentials are looked for once, not once per role (botocore's chain reads files and may
+    # run a credential process).
+    if any(_named_spec(ctx, role) for role in ROLES) or has_aws_credentials():
+        return "llm"
+    return "offline"
 
 
 _CACHE: dict[str, BaseChatModel] = {}
