@@ -166,15 +166,41 @@ async def redis_store(
             logger.debug("AsyncRedisStore unusable (%s); using RedisStore", exc)
         else:
             async with store:
-                await store.setup()
+                for attempt in range(_SETUP_TRIES):
+                    try:
+                        await store.setup()
+                        break
+                    except Exception as exc:
+                        _raced(exc, attempt)
                 await _attach(store, client, chosen)
                 yield store
             return
         with closing(redis.Redis.from_url(url, protocol=2)) as sync_client:
             sync_store = RedisStore(sync_client, ttl=ttl)  # type: ignore[arg-type]
-            await asyncio.to_thread(sync_store.setup)
+            await asyncio.to_thread(_setup_sync, sync_store)
             await _attach(sync_store, client, chosen)
             yield sync_store
+
+
+# A store's setup checks for its indices, then creates the missing ones: two processes starting
+# on one Redis at once (two CLI runs) can both see none, and the later create fails with "Index
+# already exists". Setting up again then finds the index and keeps it.
+_SETUP_TRIES = 3
+
+
+def _raced(exc: Exception, attempt: int) -> None:
+    """Re-raise `exc` unless it is a racing creator's index and a try is left."""
+    if "already exists" not in str(exc).lower() or attempt == _SETUP_TRIES - 1:
+        raise exc
+
+
+def _setup_sync(store: RedisStore) -> None:
+    for attempt in range(_SETUP_TRIES):
+        try:
+            store.setup()
+            return
+        except Exception as exc:
+            _raced(exc, attempt)
 
 
 async def _attach(store: BaseStore, client: Any, embedder: Embedder | None) -> None:

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import pytest
+import redis
 import redis.asyncio
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
@@ -537,3 +538,27 @@ async def test_memory_cli_searches_lists_and_forgets(tmp_path: Path, redis_serve
     assert flotilla("forget", gdp_key).returncode == 0
     assert flotilla("forget", gdp_key).returncode == 1  # already gone: says so
     assert "GDP" not in flotilla("list").stdout
+
+
+def test_a_store_set_up_while_another_process_creates_its_index_keeps_that_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs at once on a fresh Redis: both look for the store's index and find none; the
+    other creates it first, so this one's `FT.CREATE` fails with "Index already exists" (seen in
+    the suite as a demo and its resume starting together). Setting up again keeps the index.
+    """
+    from langgraph.store.redis import RedisStore
+
+    from memory.insights.stores import _setup_sync
+
+    with EmbeddedRedis(tmp_path) as server:
+        first = RedisStore(redis.Redis.from_url(server.url))
+        first.setup()  # the other process got there first
+        late = RedisStore(redis.Redis.from_url(server.url))
+        looked = iter([False])  # ... after this one had looked and seen no index
+        real_exists = late.store_index.exists
+        monkeypatch.setattr(late.store_index, "exists", lambda: next(looked, None) or real_exists())
+        _setup_sync(late)
+        assert late.store_index.exists()
+        late.put(("race",), "k", {"claim": "x"})
+        assert first.get(("race",), "k") is not None
