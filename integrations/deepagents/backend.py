@@ -63,7 +63,7 @@ DEFAULT_LIMITS = SandboxLimits(
 # Defined once in the session's REPL: run a shell command, place and stage files.
 _HELPERS = f"""
 import errno as _errno, json as _json, os as _os, shutil as _shutil, signal as _signal
-import subprocess as _subprocess
+import subprocess as _subprocess, time as _time
 
 _FLOTILLA_ENV = dict(_os.environ, PATH="/opt/flotilla-venv/bin:" + _os.environ["PATH"])
 
@@ -76,6 +76,19 @@ def _flotilla_reap():
             pass
     except ChildProcessError:
         pass
+
+
+def _flotilla_gone(pgid):
+    # SIGKILL is delivered asynchronously: wait (bounded) until nothing of the group is left,
+    # reaping what was re-parented to us, so the next command never sees it still dying.
+    deadline = _time.monotonic() + 5
+    while _time.monotonic() < deadline:
+        _flotilla_reap()
+        try:
+            _os.killpg(pgid, 0)
+        except OSError:
+            return
+        _time.sleep(0.01)
 
 
 def _flotilla_sh(command, timeout):
@@ -93,7 +106,7 @@ def _flotilla_sh(command, timeout):
         _os.killpg(proc.pid, _signal.SIGKILL)  # what the command left running in its group
     except OSError:
         pass
-    _flotilla_reap()
+    _flotilla_gone(proc.pid)
     return code
 
 
