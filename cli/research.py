@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
     research.add_argument("--max-subagents", type=int, default=None)
     research.add_argument("--max-parallel", type=int, default=None)
     research.add_argument(
-        "--sandbox-tier", choices=["auto", "gvisor", "bwrap", "none"], default=None
+        "--sandbox-tier", choices=["auto", "gvisor", "bwrap", "none", "agentcore"], default=None
     )
     research.add_argument(
         "--approve", action="store_true", help="show the plan and ask before any browser starts"

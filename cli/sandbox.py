@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
     actions = sandbox.add_subparsers(dest="sandbox_command", required=True)
     run = actions.add_parser("exec", help="run FILE in a fresh session, copy its files out")
     run.add_argument("file", type=Path, help="a Python file; it runs with the work dir as cwd")
-    run.add_argument("--tier", choices=["auto", *KNOWN_TIERS], default="auto")
+    run.add_argument("--tier", choices=["auto", *KNOWN_TIERS, "agentcore"], default="auto")
     run.add_argument("--timeout", type=float, default=60.0, help="wall-time limit, seconds")
     run.add_argument("--memory", type=int, default=1024, help="address-space limit, MiB")
     run.add_argument("--out", type=Path, default=None, help="where produced files go")

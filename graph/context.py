@@ -123,12 +123,34 @@ class Context:
         default=15.0,
         metadata={"description": "Wall-time limit for loading one page, in seconds."},
     )
-    sandbox_tier: Literal["auto", "gvisor", "bwrap", "none"] = field(
+    sandbox_tier: Literal["auto", "gvisor", "bwrap", "none", "agentcore"] = field(
         default_factory=lambda: os.environ.get("FLOTILLA_SANDBOX_TIER", "auto"),  # type: ignore[arg-type,return-value]
         metadata={
             "description": "Code-interpreter isolation. 'auto' picks the first tier that works "
             "here (gvisor, then bwrap with seccomp); 'none' runs without isolation and says so "
-            "loudly."
+            "loudly; 'agentcore' runs the analysis on Amazon Bedrock AgentCore Code "
+            "Interpreter (AWS credentials, region and endpoint below)."
+        },
+    )
+    agentcore_region: str = field(
+        default_factory=lambda: os.environ.get("FLOTILLA_AGENTCORE_REGION", ""),
+        metadata={
+            "description": "AWS region of the AgentCore tier; empty: AWS_REGION, else us-east-1."
+        },
+    )
+    agentcore_endpoint: str = field(
+        default="",
+        metadata={
+            "description": "AgentCore data-plane endpoint; empty: "
+            "AWS_ENDPOINT_URL_BEDROCK_AGENTCORE, else the region's. The global "
+            "AWS_ENDPOINT_URL is never used (it would move the model calls too)."
+        },
+    )
+    agentcore_session_timeout_s: int = field(
+        default=900,
+        metadata={
+            "description": "Lifetime AgentCore gives a remote session, in seconds (60 to "
+            "28800); it is stopped as soon as its work is done."
         },
     )
     sandbox_pool_size: int = field(

@@ -41,6 +41,7 @@ from typing import BinaryIO, Literal, Protocol
 from pydantic import BaseModel, Field
 
 from sandbox import snapshot, workdir
+from sandbox.agentcore.settings import AgentCoreSettings
 from sandbox.tier_choice import SandboxUnavailable, pick_uid, resolve_tier
 from sandbox.tiers import (
     DRIVER_SOURCE,
@@ -114,7 +115,8 @@ class ExecResult(BaseModel):
     syscall_filter: SyscallFilter = Field(
         default="none",
         description="What stood between the code and the host kernel: a seccomp deny-list "
-        "(bwrap), gVisor's user-space kernel, or nothing (tier none, or seccomp unavailable).",
+        "(bwrap), gVisor's user-space kernel, a remote MicroVM (agentcore), or nothing (tier "
+        "none, or seccomp unavailable).",
     )
 
 
@@ -126,6 +128,8 @@ def isolation_label(tier: str, syscall_filter: str) -> str:
     """
     if tier == "bwrap":
         return "bwrap+seccomp" if syscall_filter == "seccomp" else "bwrap (no seccomp)"
+    if tier == "agentcore":
+        return "agentcore (MicroVM)"
     return tier
 
 
@@ -483,9 +487,23 @@ async def _build_image(image: Path, *, preload: tuple[str, ...], limits: Sandbox
 
 @asynccontextmanager
 async def open_session(
-    tier: str = "auto", limits: SandboxLimits | None = None, *, preload: Sequence[str] = ()
+    tier: str = "auto",
+    limits: SandboxLimits | None = None,
+    *,
+    preload: Sequence[str] = (),
+    agentcore: AgentCoreSettings | None = None,
 ) -> AsyncIterator[CodeSession]:
-    """A fresh session, destroyed on exit (also on error or cancellation)."""
+    """A fresh session, destroyed on exit (also on error or cancellation).
+
+    Tier ``agentcore`` starts the session on Amazon Bedrock AgentCore Code Interpreter
+    (``agentcore``: where; default from the environment); ``preload`` is a local-tier matter.
+    """
+    if tier == "agentcore":
+        from sandbox.agentcore.code_interpreter import open_agentcore_session  # imports this module
+
+        async with open_agentcore_session(agentcore, limits) as remote:
+            yield remote
+        return
     resolved = await asyncio.to_thread(resolve_tier, tier)
     # Construction makes the session's temp dir: file work, kept off the event loop.
     session = await asyncio.to_thread(

@@ -97,6 +97,8 @@ def resolve_tier(requested: str) -> str:
             "rlimits only - no filesystem, network or process isolation. Use it only for trusted code."
         )
         return "none"
+    if requested == "agentcore":
+        return "agentcore"  # remote: its credentials and quota are checked where it starts
     if requested == "auto":
         # Probe lazily: the first working tier wins, later ones are never started.
         found = next((tier for tier in AUTO_ORDER if _works(tier)), None)
@@ -109,7 +111,8 @@ def resolve_tier(requested: str) -> str:
     elif requested in _INSTALL_HINT:
         msg = f"sandbox tier {requested!r} is not available here: {_INSTALL_HINT[requested]}"
     else:
-        msg = f"unknown sandbox tier {requested!r}; choose one of {['auto', *KNOWN_TIERS]!r}"
+        choices = ["auto", *KNOWN_TIERS, "agentcore"]
+        msg = f"unknown sandbox tier {requested!r}; choose one of {choices!r}"
     raise SandboxUnavailable(msg)
 
 

@@ -27,7 +27,7 @@ from typing import Literal
 from sandbox import seccomp, snapshot
 
 GVISOR_PLATFORM = os.environ.get("FLOTILLA_GVISOR_PLATFORM", "ptrace")
-SyscallFilter = Literal["seccomp", "gvisor", "none"]
+SyscallFilter = Literal["seccomp", "gvisor", "microvm", "none"]
 DRIVER_SOURCE = (Path(__file__).with_name("_driver.py")).read_text()
 _DRIVER_DIGEST = hashlib.sha256(DRIVER_SOURCE.encode()).hexdigest()
 SANDBOX_WORK = "/work"

@@ -27,6 +27,7 @@ from nodes.artifacts import run_dir
 from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.llm.usage import Meter
 from nodes.progress import emit, thread_id_of
+from sandbox.agentcore.settings import AgentCoreSettings
 from sandbox.interpreter import CodeSession, SandboxLimits, open_session
 from sandbox.pool import DEFAULT_PRELOAD, default_pool
 
@@ -64,7 +65,15 @@ async def run_analysis(
 @asynccontextmanager
 async def _session(ctx: Context, limits: SandboxLimits) -> AsyncIterator[CodeSession]:
     """A fresh session: from the process's warm pool when one is configured."""
-    if ctx.sandbox_pool_size > 0:
+    if ctx.sandbox_tier == "agentcore":
+        remote = AgentCoreSettings(
+            region=ctx.agentcore_region,
+            endpoint=ctx.agentcore_endpoint,
+            session_timeout_s=ctx.agentcore_session_timeout_s,
+        )
+        async with open_session("agentcore", limits, agentcore=remote) as session:
+            yield session
+    elif ctx.sandbox_pool_size > 0:
         pool = await default_pool(ctx.sandbox_tier, limits, size=ctx.sandbox_pool_size)
         async with pool.session() as session:
             yield session

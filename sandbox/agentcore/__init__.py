@@ -1,0 +1,1 @@
+"""The AgentCore tier: Amazon Bedrock AgentCore's remote MicroVM sandboxes behind Flotilla's protocols."""
