@@ -432,6 +432,15 @@ async def _open_session(browser: Browser, policy: EgressPolicy, relay: _Relay) -
     return session
 
 
+async def gated_session(browser: Browser, policy: EgressPolicy) -> BrowserSession:
+    """A fresh context and page on ``browser`` behind the route gate alone (no local proxy).
+
+    For a browser Flotilla did not launch (a remote one over CDP): every request the page makes
+    is still judged by ``policy``; its connections are not Flotilla's to proxy.
+    """
+    return await _open_session(browser, policy, _Relay())
+
+
 def proxy_args(port: int) -> list[str]:
     """Send every connection through the egress proxy, loopback too; no UDP around it (WebRTC)."""
     return [

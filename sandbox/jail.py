@@ -51,7 +51,7 @@ from typing import Literal
 
 log = logging.getLogger(__name__)
 
-JailMode = Literal["bwrap+netns", "bwrap", "none"]
+JailMode = Literal["bwrap+netns", "bwrap", "none", "agentcore"]
 JAILED_MODES = ("bwrap+netns", "bwrap")
 JAIL_ENV = "FLOTILLA_BROWSER_JAIL"
 PIDFILE_ENV = "FLOTILLA_JAIL_PIDFILE"

@@ -30,6 +30,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from sandbox.interpreter import CodeSession, open_session
+from tests.agentcore_fake_browser import FakeBrowsers
 
 ACCESS_KEY = "AKIAFLOTILLAFAKE0001"
 SECRET_KEY = "fake-secret-key-for-the-local-agentcore"
@@ -102,6 +103,8 @@ class FakeAgentCore:
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._loop_thread.start()
+        self.browsers = FakeBrowsers(verify=signature_ok)
+        self._run(self.browsers.start())
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -124,6 +127,7 @@ class FakeAgentCore:
     def __exit__(self, *exc: object) -> None:
         for session_id in list(self._sessions):
             self._close(session_id)
+        self._run(self.browsers.stop())
         self._server.shutdown()
         self._server.server_close()
         self._loop.call_soon_threadsafe(self._loop.stop)
@@ -138,8 +142,8 @@ class FakeAgentCore:
 
     @property
     def live_sessions(self) -> list[str]:
-        """Sessions started and not stopped."""
-        return list(self._sessions)
+        """Code-interpreter and browser sessions started and not stopped."""
+        return [*self._sessions, *self.browsers.sessions]
 
     def _run(self, coro: Any, timeout: float = 300) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
@@ -179,6 +183,34 @@ class FakeAgentCore:
                     "sessionId": session_id,
                     "lastUpdatedAt": _now(),
                 },
+            )
+        elif operation == "StartBrowserSession":
+            session_id = uuid.uuid4().hex
+            stream = self._run(self.browsers.open(identifier, session_id))
+            self.started.append({"sessionId": session_id, "browser": True, **payload})
+            streams = {
+                "automationStream": {"streamEndpoint": stream, "streamStatus": "ENABLED"},
+                "liveViewStream": {"streamEndpoint": stream.replace("automation", "live")},
+            }
+            self._json(
+                handler,
+                {
+                    "browserIdentifier": identifier,
+                    "sessionId": session_id,
+                    "createdAt": _now(),
+                    "streams": streams,
+                },
+            )
+        elif operation == "StopBrowserSession":
+            session_id = query.get("sessionId", [""])[0]
+            if session_id not in self.browsers.sessions:
+                self._error(handler, "ResourceNotFoundException", f"no session {session_id}")
+                return
+            self._run(self.browsers.close(session_id))
+            self.stopped.append(session_id)
+            self._json(
+                handler,
+                {"browserIdentifier": identifier, "sessionId": session_id, "lastUpdatedAt": _now()},
             )
         elif operation == "InvokeCodeInterpreter":
             self._invoke(handler, headers.get("x-amzn-code-interpreter-session-id", ""), payload)
@@ -252,6 +284,10 @@ class FakeAgentCore:
 
 def _route(method: str, path: str) -> tuple[str, str]:
     parts = path.strip("/").split("/")
+    if len(parts) == 4 and parts[0] == "browsers" and parts[2] == "sessions" and method == "PUT":
+        return {"start": "StartBrowserSession", "stop": "StopBrowserSession"}.get(
+            parts[3], "Unknown"
+        ), parts[1]
     if len(parts) == 4 and parts[0] == "code-interpreters":
         name = {
             ("PUT", "sessions", "start"): "StartCodeInterpreterSession",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +22,8 @@ from graph.models import Findings, SiteTask, SubagentError
 from nodes.artifacts import run_dir
 from nodes.browse.offline import OfflineBrain
 from nodes.browse.pages import Collected, Progress
+from sandbox.agentcore.browser import agentcore_browser_sandbox
+from sandbox.agentcore.settings import AgentCoreSettings
 from sandbox.browser import BrowserSession, browser_sandbox
 from sandbox.egress import EgressPolicy, EgressRefused
 
@@ -112,10 +115,23 @@ async def run_subagent(
     return await asyncio.to_thread(finish)
 
 
+def _browser(ctx: Context, policy: EgressPolicy) -> AbstractAsyncContextManager[BrowserSession]:
+    """The subagent's own browser: a local jailed Chromium, or an AgentCore Browser session."""
+    if ctx.sandbox_tier == "agentcore":
+        remote = AgentCoreSettings(
+            region=ctx.agentcore_region,
+            endpoint=ctx.agentcore_endpoint,
+            # The session lives as long as the subagent may, with a minute to close it.
+            session_timeout_s=int(ctx.subagent_timeout_s) + 60,
+        )
+        return agentcore_browser_sandbox(policy, remote)
+    return browser_sandbox(policy)
+
+
 async def _browse(
     brain: SiteBrain, ctx: Context, policy: EgressPolicy, collected: Collected
 ) -> None:
-    async with browser_sandbox(policy) as session:
+    async with _browser(ctx, policy) as session:
         session.page.set_default_timeout(ctx.page_timeout_s * 1000)
         jail = session.jail if session.jail != "none" else f"none: {session.jail_reason}"
         collected.browser_jail = jail

@@ -46,7 +46,7 @@ class AgentCoreError(SandboxUnavailable):
     """AgentCore refused or lost a session: the message says which call and why."""
 
 
-def _explain(call: str, exc: Exception) -> AgentCoreError:
+def explain(call: str, exc: Exception) -> AgentCoreError:
     """One readable message for a failed AgentCore call (code, message; no traceback)."""
     response = getattr(exc, "response", None) or {}
     error = response.get("Error", {}) if isinstance(response, dict) else {}
@@ -111,7 +111,7 @@ class AgentCoreCodeSession:
                 session_timeout_seconds=self.settings.lifetime_s,
             )
         except Exception as exc:  # botocore raises many types; each becomes one message
-            raise _explain("StartCodeInterpreterSession", exc) from exc
+            raise explain("StartCodeInterpreterSession", exc) from exc
         self.started_at = time.monotonic()
 
     async def stop(self) -> None:
@@ -121,7 +121,7 @@ class AgentCoreCodeSession:
         try:
             await asyncio.to_thread(self._client.stop)
         except Exception as exc:
-            log.warning("%s", _explain("StopCodeInterpreterSession", exc))
+            log.warning("%s", explain("StopCodeInterpreterSession", exc))
         self.session_id = ""
 
     # --- the protocol -----------------------------------------------------------------------
@@ -133,7 +133,7 @@ class AgentCoreCodeSession:
         except AgentCoreError:
             raise
         except Exception as exc:
-            raise _explain(f"InvokeCodeInterpreter {method}", exc) from exc
+            raise explain(f"InvokeCodeInterpreter {method}", exc) from exc
 
     async def execute(self, code: str) -> ExecResult:
         """Run ``code`` in the session's Python; a failure of the call is a result too."""

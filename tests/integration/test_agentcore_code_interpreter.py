@@ -148,7 +148,7 @@ def test_a_session_expiring_mid_task_is_a_clear_result(fake: FakeAgentCore) -> N
 
 
 @pytest.mark.slow
-async def test_the_demo_analyses_on_agentcore_by_configuration_alone(
+async def test_the_demo_runs_on_agentcore_by_configuration_alone(
     fake: FakeAgentCore, demo_sites, tmp_path
 ) -> None:
     from langgraph.checkpoint.memory import InMemorySaver
@@ -162,6 +162,8 @@ async def test_the_demo_analyses_on_agentcore_by_configuration_alone(
         brain="offline",
         sandbox_tier="agentcore",
         agentcore_session_timeout_s=300,
+        # Each remote browser is a second local Chromium behind a Python relay here: generous.
+        subagent_timeout_s=240,
         allow_hosts=demo_sites.allow_hosts,
         runs_dir=str(tmp_path / "runs"),
     )
@@ -171,11 +173,19 @@ async def test_the_demo_analyses_on_agentcore_by_configuration_alone(
     await app.ainvoke(inputs, config, context=ctx)
     values = (await app.aget_state(config)).values
 
+    assert [f.browser_jail for f in values["findings"]] == ["agentcore"] * len(demo_sites.urls)
+    assert all(f.status == "ok" and f.tables for f in values["findings"]), [
+        (f.status, len(f.tables), f.errors) for f in values["findings"]
+    ]
     assert values["analysis"].sandbox_tier == "agentcore (MicroVM)"
     assert len(values["charts"]) >= 2 and all(
         Path(c).stat().st_size > 1000 for c in values["charts"]
     )
     report = Path(values["report_path"]).read_text()
     assert "agentcore (MicroVM)" in report
-    assert fake.started and fake.started[0]["sessionTimeoutSeconds"] == 300
+    code = [s for s in fake.started if not s.get("browser")]
+    browsers = [s for s in fake.started if s.get("browser")]
+    assert code and code[0]["sessionTimeoutSeconds"] == 300
+    # A browser session lives as long as its subagent may, plus a minute.
+    assert [b["sessionTimeoutSeconds"] for b in browsers] == [300] * len(demo_sites.urls)
     assert len(fake.stopped) == len(fake.started)
