@@ -31,6 +31,7 @@ from botocore.credentials import Credentials
 
 from sandbox.interpreter import CodeSession, open_session
 from tests.agentcore_fake_browser import FakeBrowsers
+from tests.agentcore_fake_memory import FakeMemory
 
 ACCESS_KEY = "AKIAFLOTILLAFAKE0001"
 SECRET_KEY = "fake-secret-key-for-the-local-agentcore"
@@ -94,6 +95,7 @@ class FakeAgentCore:
     started: list[dict[str, Any]] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     expire_after_invokes: int | None = None
+    memory: FakeMemory = field(default_factory=FakeMemory)
     _sessions: dict[str, tuple[CodeSession, AsyncExitStack]] = field(default_factory=dict)
     _invokes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
@@ -114,6 +116,12 @@ class FakeAgentCore:
                 fake._handle(self)
 
             def do_POST(self) -> None:
+                fake._handle(self)
+
+            def do_GET(self) -> None:
+                fake._handle(self)
+
+            def do_DELETE(self) -> None:
                 fake._handle(self)
 
             def log_message(self, *args: Any) -> None:
@@ -158,6 +166,20 @@ class FakeAgentCore:
         parts = urlsplit(handler.path)
         if not signature_ok(handler.command, url, headers, body):
             self._error(handler, "InvalidSignatureException", "signature does not match")
+            return
+        routed = FakeMemory.route(handler.command, parts.path)
+        if routed is not None:
+            operation, segments = routed
+            self.calls.append(operation)
+            injected = self.faults.get(operation)
+            if injected:
+                self._error(handler, injected.pop(0), f"injected by the fake ({operation})")
+                return
+            _, answer, error = self.memory.handle(operation, segments, json.loads(body or b"{}"))
+            if error:
+                self._error(handler, error, answer["message"])
+            else:
+                self._json(handler, answer)
             return
         operation, identifier = _route(handler.command, parts.path)
         self.calls.append(operation)
