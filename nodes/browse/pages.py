@@ -77,17 +77,20 @@ async def settle(page: Page, *, max_s: float = 4.0, quiet_ms: int = 150) -> None
         await asyncio.sleep(0.05)
 
 
-async def click_text(page: Page, pattern: re.Pattern[str]) -> str | None:
-    """Click the first visible control whose whole text matches `pattern`; return that text."""
+async def click_text(page: Page, pattern: re.Pattern[str], *, skip: int = 0) -> str | None:
+    """Click the first visible control whose whole text matches `pattern`; return that text.
+
+    `skip` passes over that many matching controls first (ones already tried in vain).
+    """
     controls = page.locator(CLICKABLE)
     texts: list[str] = await controls.evaluate_all(VISIBLE_TEXTS_JS)
-    for index, text in enumerate(texts):
-        if text and pattern.fullmatch(text):
-            try:
-                await controls.nth(index).click(timeout=2000)
-            except PlaywrightError:
-                continue
-            return text
+    matching = [i for i, text in enumerate(texts) if text and pattern.fullmatch(text)]
+    for index in matching[skip:]:
+        try:
+            await controls.nth(index).click(timeout=2000)
+        except PlaywrightError:
+            continue
+        return texts[index]
     return None
 
 
@@ -152,10 +155,11 @@ async def next_page_url(page: Page) -> str | None:
 async def read_records(page: Page) -> list[RecordTable]:
     """Records of the page, clicking a list's in-place "next" or "load more" control."""
     records = await asyncio.to_thread(_page_records, await page.content(), page.url)
+    tried = 0  # "next" controls that added nothing (a slideshow's "›"): passed over after
     for _ in range(MAX_TABLE_PAGES):
         if not records or await next_page_url(page) is not None:
             break  # a link to another page: the caller reads it as a page of its own
-        if await click_text(page, NEXT_PAGE) is None:
+        if await click_text(page, NEXT_PAGE, skip=tried) is None:
             break
         await settle(page)
         more = await asyncio.to_thread(_page_records, await page.content(), page.url)
@@ -164,7 +168,7 @@ async def read_records(page: Page) -> list[RecordTable]:
             if fold_records(merged, table) == len(merged):
                 merged.append(table)
         if merged == records:
-            break
+            tried += 1
         records = merged
     return records
 

@@ -139,3 +139,20 @@ async def test_json_ld_and_spec_list_models_reach_the_report_with_their_prices(
             assert any(f"| {cell} |" in line for line in lines), (name, cell)
     stems = {Path(path).stem for path in values["charts"]}
     assert any("price" in stem for stem in stems) and any("storage" in stem for stem in stems)
+
+
+async def test_a_client_rendered_list_is_read_through_its_load_more_button(site_server, tmp_path):
+    site = site_server("load_more")
+    goal = "Compare the capacity and price of every NAS"
+    findings = await browse(site.url, [site.host], tmp_path, goal=goal)
+    assert findings.pages_visited[0] == site.url
+    table = record_table(findings)
+    assert table[0] == ["Name", "Capacity", "Bays", "Price"]
+    # The slideshow's "›" comes first and adds nothing; "Load more" brings the last two.
+    assert table[1:] == [
+        ["Bay Duo 2", "8 TB", "2", "$449"],
+        ["Bay Quad 4", "24 TB", "4", "$899"],
+        ["Bay Mini 1", "4 TB", "1", "$229"],
+        ["Bay Rack 8", "96 TB", "8", "$2,990"],
+        ["Bay Hexa 6", "48 TB", "6", "$1,590"],
+    ]
