@@ -15,7 +15,8 @@ from graph.context import Context
 from graph.models import Findings, SiteTask
 from nodes.browse.extract.links import rank_links
 from nodes.browse.findings import build_findings, refused_findings
-from nodes.browse.pages import Collected, Progress, next_page_url, page_error, read_page
+from nodes.browse.listing import read_listing
+from nodes.browse.pages import Collected, Progress, page_error, read_page
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
 
@@ -61,13 +62,9 @@ async def explore(
     while queue and len(collected.pages) < max_pages:
         url = queue.pop(0)
         visited.add(url.rstrip("/"))
-        rows = _listed_rows(collected)
         try:
             links = await read_page(session.page, url, collected)
-            # A list that goes on over more pages: its next page is read before other links.
-            following = (
-                await next_page_url(session.page) if _listed_rows(collected) > rows else None
-            )
+            following = await read_listing(session.page, collected)  # a list's next page
         except PlaywrightError as exc:
             collected.errors.append(page_error(url, exc, session))
             continue
@@ -77,14 +74,9 @@ async def explore(
         ranked = rank_links(
             links, base_url=task.url, goal=task.goal, visited=visited, limit=remaining
         )
-        if following and following.rstrip("/") not in visited:
+        if following and following.rstrip("/") not in visited:  # read before other links
             queue = [following, *(u for u in queue if u != following)]
         queue = _merge_queue(queue, [link.url for link in ranked], limit=remaining)
-
-
-def _listed_rows(collected: Collected) -> int:
-    """Rows in every table and record table read so far (grows when a page lists items)."""
-    return sum(len(table.rows) for _, table in collected.tables)
 
 
 def _merge_queue(queue: list[str], new: list[str], *, limit: int) -> list[str]:

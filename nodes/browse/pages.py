@@ -18,11 +18,8 @@ from playwright.async_api import Page
 
 from graph.models import SubagentError
 from nodes.browse.extract.controls import CONSENT_ACCEPT, NEXT_PAGE
-from nodes.browse.extract.records import RecordTable, covered_by, extract_records, fold_records
-from nodes.browse.extract.structured_data import structured_records
 from nodes.browse.extract.tables import PageTable, extract_tables, merge_tables
 from nodes.browse.extract.text import main_text
-from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
 
@@ -40,14 +37,6 @@ BUSY_STATE_JS = """() => { const b = window.__flotillaBusy;
 LINKS_JS = (
     "els => els.map(a => [a.href, (a.innerText || a.getAttribute('aria-label') || '').trim()])"
 )
-NEXT_LINKS_JS = """els => els.map(e => {
-  const r = e.getBoundingClientRect(), s = getComputedStyle(e);
-  const shown = e.tagName === 'LINK'
-    || (r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && s.display !== 'none');
-  const rel = (e.getAttribute('rel') || '').toLowerCase().split(/\\s+/).includes('next');
-  const text = (e.innerText || e.getAttribute('aria-label') || '').trim();
-  return shown && e.getAttribute('aria-disabled') !== 'true' ? [e.href, text, rel] : null;
-}).filter(Boolean)"""
 MAX_TABLE_PAGES = 8
 MAX_OVERLAY_CLICKS = 3
 
@@ -130,81 +119,18 @@ def merge_all(tables: list[PageTable], more: list[PageTable]) -> list[PageTable]
     return result
 
 
-def _page_records(html: str, url: str) -> list[RecordTable]:
-    """Records from the page's repeated blocks and its schema.org data, merged by item."""
-    tables: list[RecordTable] = []
-    for table in [*extract_records(html), *structured_records(html, url)]:
-        if fold_records(tables, table) == len(tables):
-            tables.append(table)
-    return tables
-
-
-async def next_page_url(page: Page) -> str | None:
-    """Where the page's "next page" link leads (rel=next or its words), if to another page."""
-    here = page_identity(page.url)
-    found: list[list[object]] = await page.locator("a[href], link[rel~=next]").evaluate_all(
-        NEXT_LINKS_JS
-    )
-    for href, text, rel in found:
-        wanted = rel or NEXT_PAGE.fullmatch(str(text))
-        if wanted and str(href).startswith("http") and page_identity(str(href)) != here:
-            return str(href)
-    return None
-
-
-async def read_records(page: Page) -> list[RecordTable]:
-    """Records of the page, clicking a list's in-place "next" or "load more" control."""
-    records = await asyncio.to_thread(_page_records, await page.content(), page.url)
-    tried = 0  # "next" controls that added nothing (a slideshow's "›"): passed over after
-    for _ in range(MAX_TABLE_PAGES):
-        if not records or await next_page_url(page) is not None:
-            break  # a link to another page: the caller reads it as a page of its own
-        if await click_text(page, NEXT_PAGE, skip=tried) is None:
-            break
-        await settle(page)
-        more = await asyncio.to_thread(_page_records, await page.content(), page.url)
-        merged = list(records)
-        for table in more:
-            if fold_records(merged, table) == len(merged):
-                merged.append(table)
-        if merged == records:
-            tried += 1
-        records = merged
-    return records
-
-
-def add_records(collected: Collected, url: str, records: list[RecordTable]) -> None:
-    """Fold a page's records into those already collected: a list's pages make one table."""
-    page_tables = [t for u, t in collected.tables if u == url and not isinstance(t, RecordTable)]
-    for table in records:
-        if covered_by(table, page_tables):
-            continue  # the page's own table lists these items already
-        slots = [i for i, (_, t) in enumerate(collected.tables) if isinstance(t, RecordTable)]
-        known = [t for _, t in collected.tables if isinstance(t, RecordTable)]
-        index = fold_records(known, table)
-        if index is None:
-            continue
-        if index == len(known):
-            collected.tables.append((url, table))
-        else:
-            source, _ = collected.tables[slots[index]]
-            collected.tables[slots[index]] = (source, known[index])
-
-
 async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[str, str]]:
-    """Render `url`, record its main text, tables and records, and return its links."""
+    """Render `url`, record its main text and tables, and return its links."""
     await page.goto(url, wait_until="domcontentloaded")
     await settle(page)
     await dismiss_overlays(page)
     tables = await read_tables(page)
-    records = await read_records(page)
     html = await page.content()
     collected.pages.append(page.url)
     collected.titles.append(await page.title())
     # Parsing is CPU work: off the event loop, so other subagents' browsers keep being served.
     collected.texts.append((page.url, await asyncio.to_thread(main_text, html, page.url)))
     collected.tables.extend((page.url, table) for table in tables)
-    add_records(collected, page.url, records)
     links: list[list[str]] = await page.locator("a[href]").evaluate_all(LINKS_JS)
     return [(href, text) for href, text in links]
 
