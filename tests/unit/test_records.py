@@ -51,8 +51,12 @@ def test_a_recommendation_rail_never_becomes_products_even_with_labelled_values(
     html = site_page("card_shop/e-bikes/index.html")
     names = {row[0] for table in extract_records(html) for row in table.rows}
     assert not names & {"Urban Pro helmet", "Lock XL 120", "Pannier 25"}
-    # The same cards under a plain heading are a list of products.
-    plain = html.replace("Customers also bought", "Accessories")
+    # Named a rail by its heading alone, it is still left out...
+    by_heading = html.replace('class="cross-sell"', 'class="accessories"')
+    names = {row[0] for table in extract_records(by_heading) for row in table.rows}
+    assert not names & {"Urban Pro helmet", "Lock XL 120", "Pannier 25"}
+    # ...and the same cards under a plain heading are a list of products.
+    plain = by_heading.replace("Customers also bought", "Accessories")
     names = {row[0] for table in extract_records(plain) for row in table.rows}
     assert {"Urban Pro helmet", "Lock XL 120", "Pannier 25"} <= names
 
@@ -234,3 +238,16 @@ def test_unrelated_lists_stay_apart_and_a_table_of_the_same_items_wins():
         numeric=True,
     )
     assert covered_by(bikes, [page_table]) and not covered_by(helmets, [page_table])
+
+
+def test_a_rail_named_by_its_class_or_label_is_left_out_without_a_heading():
+    card = "<li><h3>{0}</h3><p>Weight: {1}</p><p>Size: {2}</p></li>"
+    rail = "".join(card.format(*c) for c in (("Dome", "340 g", "M"), ("Shell", "300 g", "L")))
+    for wrapper in (
+        "<div class='upsell-strip'>{}</div>",
+        "<div aria-label='Recommended for you'>{}</div>",
+    ):
+        html = doc("<main><h1>Helmets</h1>" + wrapper.format(f"<ul>{rail}</ul>") + "</main>")
+        assert extract_records(html) == [], wrapper
+    html = doc(f"<main><h1>Helmets</h1><div class='grid'><ul>{rail}</ul></div></main>")
+    assert [r[0] for r in only(extract_records(html)).rows] == ["Dome", "Shell"]

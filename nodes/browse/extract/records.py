@@ -35,6 +35,10 @@ _RAIL = re.compile(
     r"bought\s+together|accessories\s+for\s+you)\b",
     re.IGNORECASE,
 )
+_RAIL_WORDS = re.compile(
+    r"crosssell|upsell|recommend|alsobought|alsoviewed|similarproducts|recentlyviewed|"
+    r"boughttogether|youmayalsolike"
+)
 _NAME_TOKENS = frozenset({"name", "title", "model", "product"})
 _MAX_NAME = 120
 _PRECEDING_HEADINGS = " | ".join(f"preceding::{h}" for h in _HEADINGS)
@@ -75,7 +79,7 @@ def extract_records(html: str) -> list[RecordTable]:
     total = visible_len(root)
     candidates: list[_Group] = []
     _walk(root, total, 0, candidates)
-    accepted = _without_overlaps(candidates)
+    accepted = [g for g in _without_overlaps(candidates) if not _in_rail(g.blocks[0][0])]
     tables = [_table(g, _caption(g.blocks[0][0], total)) for g in accepted]
     return merge_record_tables([], tables)
 
@@ -307,6 +311,15 @@ def _without_overlaps(groups: list[_Group]) -> list[_Group]:
         accepted.append(group)
         claimed.update(elements)
     return accepted
+
+
+def _in_rail(el: HtmlElement) -> bool:
+    """True inside a recommendation rail named so by its class, id or aria-label."""
+    for node in [el, *el.iterancestors()]:
+        words = re.sub(r"[^a-z]", "", f"{node.get('class', '')}{node.get('id', '')}".lower())
+        if _RAIL_WORDS.search(words) or _RAIL.search(node.get("aria-label", "")):
+            return True
+    return False
 
 
 def _caption(first: HtmlElement, total: int) -> str:
