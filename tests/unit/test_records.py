@@ -251,3 +251,14 @@ def test_a_rail_named_by_its_class_or_label_is_left_out_without_a_heading():
         assert extract_records(html) == [], wrapper
     html = doc(f"<main><h1>Helmets</h1><div class='grid'><ul>{rail}</ul></div></main>")
     assert [r[0] for r in only(extract_records(html)).rows] == ["Dome", "Shell"]
+
+
+def test_a_list_of_posts_with_labelled_text_is_not_a_list_of_products():
+    post = "<article><h2>{0}</h2><p>Author: {1}</p><p>Category: {2}</p><p>{3}</p></article>"
+    html = doc(
+        "<main><h1>Journal</h1>"
+        + post.format("Winter riding", "Ana Ruiz", "Guides", "Keep the battery warm.")
+        + post.format("Our new workshop", "Tom Berg", "News", "We moved across town.")
+        + "</main>"
+    )
+    assert extract_records(html) == []

@@ -26,7 +26,8 @@ NAME = "Name"
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg", "iframe", "head"})
 _STRUCK = ("del", "s", "strike")  # a struck-through price is the old one, not the price
-_PAIR = re.compile(r"^([^\W\d][^:]{0,39}?)\s*:\s+(\S.*)$")
+_PAIR = re.compile(r"^([^\W\d][^:.!?]{0,39}?)\s*:\s+(\S.*)$")
+_MAX_LABEL_WORDS = 5
 _MONEY = re.compile(r"(?:[$€£¥₹]|\b(?:USD|EUR|GBP|CHF|JPY)\b)", re.IGNORECASE)
 _RAIL = re.compile(
     r"\b(?:(?:also|frequently)\s+(?:bought|viewed|purchased|like)|you\s+(?:may|might)\s+"
@@ -41,6 +42,7 @@ _RAIL_WORDS = re.compile(
 )
 _NAME_TOKENS = frozenset({"name", "title", "model", "product"})
 _MAX_NAME = 120
+_MAX_BLOCK_CHARS = 2000
 _PRECEDING_HEADINGS = " | ".join(f"preceding::{h}" for h in _HEADINGS)
 
 
@@ -78,22 +80,37 @@ def extract_records(html: str) -> list[RecordTable]:
         return []
     total = visible_len(root)
     candidates: list[_Group] = []
-    _walk(root, total, 0, candidates)
+    sizes: dict[HtmlElement, int] = {}
+    _measure(root, sizes)
+    _walk(root, total, 0, candidates, sizes)
     accepted = [g for g in _without_overlaps(candidates) if not _in_rail(g.blocks[0][0])]
     tables = [_table(g, _caption(g.blocks[0][0], total)) for g in accepted]
     return merge_record_tables([], tables)
 
 
-def _walk(el: HtmlElement, total: int, depth: int, out: list[_Group]) -> None:
+def _measure(el: HtmlElement, sizes: dict[HtmlElement, int]) -> int:
+    """Record the length of the text under every element (one pass over the tree)."""
+    size = len((el.text or "").strip()) if el.tag not in _SKIP_TAGS else 0
+    for child in el:
+        if isinstance(child, HtmlElement):
+            size += _measure(child, sizes)
+        size += len((child.tail or "").strip())
+    sizes[el] = size
+    return size
+
+
+def _walk(
+    el: HtmlElement, total: int, depth: int, out: list[_Group], sizes: dict[HtmlElement, int]
+) -> None:
     """Collect the best group under every element outside chrome, hidden nodes and tables."""
     if el.tag in _SKIP_TAGS or el.tag == "table" or is_hidden(el) or is_chrome(el, total):
         return
-    best = _best_group(el, depth)
+    best = _best_group(el, depth, sizes)
     if best is not None:
         out.append(best)
     for child in el:
         if isinstance(child, HtmlElement):
-            _walk(child, total, depth + 1, out)
+            _walk(child, total, depth + 1, out, sizes)
 
 
 def _excluded(el: HtmlElement, total: int) -> bool:
@@ -106,7 +123,7 @@ def _excluded(el: HtmlElement, total: int) -> bool:
     return False
 
 
-def _best_group(parent: HtmlElement, depth: int) -> _Group | None:
+def _best_group(parent: HtmlElement, depth: int, sizes: dict[HtmlElement, int]) -> _Group | None:
     """The best group of record blocks among ``parent``'s children, if any qualifies."""
     children = [c for c in parent if isinstance(c, HtmlElement) and c.tag not in _SKIP_TAGS]
     if len(children) < 2:
@@ -121,6 +138,11 @@ def _best_group(parent: HtmlElement, depth: int) -> _Group | None:
         runs = _heading_runs(children, level)
         if len(runs) >= 2:
             options.append(runs)
+    # An item's block is short: page-wide wrappers are not read as records at all.
+    options = [
+        [b for b in blocks if sum(sizes.get(el, 0) for el in b) <= _MAX_BLOCK_CHARS]
+        for blocks in options
+    ]
     groups = [g for blocks in options if (g := _group(blocks, depth)) is not None]
     return max(groups, key=lambda g: g.score, default=None)
 
@@ -167,7 +189,14 @@ def _group(blocks: list[list[HtmlElement]], depth: int) -> _Group | None:
             for label in r.values
             if label.casefold() in shared and label.casefold() not in map(str.casefold, columns)
         )
+    if not any(_mostly_numbers([r.values.get(c, "") for r in records]) for c in columns):
+        return None  # labelled text only (authors, categories): no values to compare
     return _Group(blocks=kept, records=records, columns=columns, depth=depth)
+
+
+def _mostly_numbers(cells: list[str]) -> bool:
+    filled = [c for c in cells if c]
+    return bool(filled) and sum(bool(re.search(r"\d", c)) for c in filled) * 2 >= len(filled)
 
 
 def _record(block: list[HtmlElement]) -> _Record | None:
@@ -248,7 +277,8 @@ def _pairs(el: HtmlElement) -> list[tuple[str, str]]:
                 pairs.append(pair)
     for line in _visible_lines(el):
         match = _PAIR.match(line)
-        if match and "//" not in match.group(2)[:3]:
+        short = match and len(match.group(1).split()) <= _MAX_LABEL_WORDS
+        if match and short and "//" not in match.group(2)[:3]:
             pairs.append((match.group(1).strip(), match.group(2).strip()))
     return pairs
 
