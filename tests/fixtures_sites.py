@@ -15,7 +15,8 @@ import pytest
 from demo_sites.server import DemoSites, SiteServer, serve_directory
 
 FAULT_SITES_DIR = Path(__file__).resolve().parent / "sites"
-"""Test-only sites: ``empty``, ``no_numbers``, ``hang``, ``offsite``, ``static_table``."""
+"""Test-only sites: ``empty``, ``no_numbers``, ``hang``, ``offsite``, ``static_table``, and the
+record shops ``card_shop``, ``jsonld_shop``, ``spec_list``, ``load_more``."""
 
 
 class SiteServerFactory(Protocol):

@@ -15,6 +15,7 @@ from graph.context import Context
 from graph.models import Findings, SiteTask
 from nodes.browse.extract.links import rank_links
 from nodes.browse.findings import build_findings, refused_findings
+from nodes.browse.listing import read_listing
 from nodes.browse.pages import Collected, Progress, page_error, read_page
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
@@ -63,6 +64,7 @@ async def explore(
         visited.add(url.rstrip("/"))
         try:
             links = await read_page(session.page, url, collected)
+            following = await read_listing(session.page, collected)  # a list's next page
         except PlaywrightError as exc:
             collected.errors.append(page_error(url, exc, session))
             continue
@@ -72,6 +74,8 @@ async def explore(
         ranked = rank_links(
             links, base_url=task.url, goal=task.goal, visited=visited, limit=remaining
         )
+        if following and following.rstrip("/") not in visited:  # read before other links
+            queue = [following, *(u for u in queue if u != following)]
         queue = _merge_queue(queue, [link.url for link in ranked], limit=remaining)
 
 

@@ -66,17 +66,20 @@ async def settle(page: Page, *, max_s: float = 4.0, quiet_ms: int = 150) -> None
         await asyncio.sleep(0.05)
 
 
-async def click_text(page: Page, pattern: re.Pattern[str]) -> str | None:
-    """Click the first visible control whose whole text matches `pattern`; return that text."""
+async def click_text(page: Page, pattern: re.Pattern[str], *, skip: int = 0) -> str | None:
+    """Click the first visible control whose whole text matches `pattern`; return that text.
+
+    `skip` passes over that many matching controls first (ones already tried in vain).
+    """
     controls = page.locator(CLICKABLE)
     texts: list[str] = await controls.evaluate_all(VISIBLE_TEXTS_JS)
-    for index, text in enumerate(texts):
-        if text and pattern.fullmatch(text):
-            try:
-                await controls.nth(index).click(timeout=2000)
-            except PlaywrightError:
-                continue
-            return text
+    matching = [i for i, text in enumerate(texts) if text and pattern.fullmatch(text)]
+    for index in matching[skip:]:
+        try:
+            await controls.nth(index).click(timeout=2000)
+        except PlaywrightError:
+            continue
+        return texts[index]
     return None
 
 
