@@ -6,15 +6,15 @@ time limit allows, and drives it with the same Playwright tools as the local tie
 (botocore's ``SigV4Auth``), for whatever endpoint is configured: the SDK's own helper builds
 only ``*.amazonaws.com`` URLs. The route gate still applies the egress policy to every request
 the page makes; the network under the browser is AWS's (no local egress proxy: redirect hops
-are not seen). The session is stopped (StopBrowserSession) on every exit path. At most
-``FLOTILLA_MAX_BROWSERS`` remote browsers run at once per process (default 8).
+are not seen). The session is stopped (StopBrowserSession) on every exit path. How many run
+at once is the browser node's to cap (``FLOTILLA_MAX_BROWSERS`` per process, ``max_parallel``
+per run), as for local browsers.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -29,17 +29,6 @@ from sandbox.browser import BrowserSession, gated_session, playwright_driver
 from sandbox.egress import EgressPolicy
 
 log = logging.getLogger(__name__)
-
-MAX_BROWSERS_ENV = "FLOTILLA_MAX_BROWSERS"
-_SLOTS: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
-
-
-def _slots() -> asyncio.Semaphore:
-    """The process's cap on concurrent remote browsers (one semaphore per event loop)."""
-    loop = asyncio.get_running_loop()
-    if loop not in _SLOTS:
-        _SLOTS[loop] = asyncio.Semaphore(max(1, int(os.environ.get(MAX_BROWSERS_ENV, "8"))))
-    return _SLOTS[loop]
 
 
 def signed_headers(url: str, region: str) -> dict[str, str]:
@@ -78,34 +67,33 @@ async def agentcore_browser_sandbox(
 ) -> AsyncIterator[BrowserSession]:
     """A remote AgentCore browser for one subagent, gated by ``policy``; stopped on exit."""
     settings = settings or AgentCoreSettings()
-    async with _slots():
-        started = time.perf_counter()
-        client = await asyncio.to_thread(settings.data_plane_client, read_timeout_s=60)
-        try:
-            response: dict[str, Any] = await asyncio.to_thread(
-                client.start_browser_session,
-                browserIdentifier=settings.browser_id,
-                name=f"flotilla-{uuid.uuid4().hex[:12]}",
-                sessionTimeoutSeconds=settings.lifetime_s,
-                viewPort={"width": 1280, "height": 900},
-            )
-        except Exception as exc:
-            raise explain("StartBrowserSession", exc) from exc
-        session_id = response["sessionId"]
-        try:
-            stream = response["streams"]["automationStream"]["streamEndpoint"]
-            headers = await asyncio.to_thread(signed_headers, stream, settings.resolved_region)
-            async with playwright_driver() as pw:
-                browser = await pw.chromium.connect_over_cdp(stream, headers=headers)
-                try:
-                    session = await gated_session(browser, policy)
-                    session.jail, session.jail_reason = "agentcore", "AgentCore Browser MicroVM"
-                    session.ready_s = time.perf_counter() - started
-                    yield session
-                finally:
-                    await browser.close()
-        finally:
-            await asyncio.shield(asyncio.to_thread(_stop, client, settings, session_id))
+    started = time.perf_counter()
+    client = await asyncio.to_thread(settings.data_plane_client, read_timeout_s=60)
+    try:
+        response: dict[str, Any] = await asyncio.to_thread(
+            client.start_browser_session,
+            browserIdentifier=settings.browser_id,
+            name=f"flotilla-{uuid.uuid4().hex[:12]}",
+            sessionTimeoutSeconds=settings.lifetime_s,
+            viewPort={"width": 1280, "height": 900},
+        )
+    except Exception as exc:
+        raise explain("StartBrowserSession", exc) from exc
+    session_id = response["sessionId"]
+    try:
+        stream = response["streams"]["automationStream"]["streamEndpoint"]
+        headers = await asyncio.to_thread(signed_headers, stream, settings.resolved_region)
+        async with playwright_driver() as pw:
+            browser = await pw.chromium.connect_over_cdp(stream, headers=headers)
+            try:
+                session = await gated_session(browser, policy)
+                session.jail, session.jail_reason = "agentcore", "AgentCore Browser MicroVM"
+                session.ready_s = time.perf_counter() - started
+                yield session
+            finally:
+                await browser.close()
+    finally:
+        await asyncio.shield(asyncio.to_thread(_stop, client, settings, session_id))
 
 
 def _stop(client: Any, settings: AgentCoreSettings, session_id: str) -> None:

@@ -6,7 +6,6 @@ CDP with SigV4 headers made here; the fake verifies them and pipes to a local Ch
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import pytest
@@ -58,22 +57,6 @@ async def test_an_unsigned_handshake_is_refused(fake: FakeAgentCore) -> None:
             with pytest.raises(PlaywrightError):
                 await pw.chromium.connect_over_cdp(url, headers={"Authorization": "forged"})
     assert fake.browsers.handshakes_refused == 1
-
-
-async def test_max_browsers_caps_concurrent_remote_sessions(
-    fake: FakeAgentCore, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("FLOTILLA_MAX_BROWSERS", "1")
-    peak = 0
-
-    async def one() -> None:
-        nonlocal peak
-        async with agentcore_browser_sandbox(EgressPolicy()):
-            peak = max(peak, len(fake.browsers.sessions))
-            await asyncio.sleep(0.2)
-
-    await asyncio.gather(one(), one())
-    assert peak == 1 and fake.calls.count("StartBrowserSession") == 2
 
 
 async def test_a_throttled_browser_start_is_a_clear_error(fake: FakeAgentCore) -> None:
