@@ -41,7 +41,7 @@ from memory.checkpoint import redis_saver
 from memory.redis_server import EmbeddedRedis
 from sandbox.jail import RUNTIME_DIR_PREFIX
 from tests.fixtures_sites import FAULT_SITES_DIR
-from tests.integration.test_resume import _finished_branches, _Running, _started
+from tests.integration.test_resume import _Running, _started, _wait_for_a_finished_branch
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -138,15 +138,10 @@ def _cli_args(urls: list[str], hosts: list[str], thread: str, parallel: int) -> 
 
 
 async def _kill_after_a_branch(url: str, thread: str, run: _Running) -> set[str]:
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        assert run.proc.poll() is None, "the run ended before any branch was checkpointed"
-        done, _ = await _finished_branches(url, thread)
-        if done:
-            run.proc.send_signal(signal.SIGKILL)
-            return done
-        await asyncio.sleep(0.05)
-    pytest.fail(f"no branch of {thread} finished within 150 s")
+    """SIGKILL the run as soon as one of its branches is checkpointed; those branches."""
+    done = await _wait_for_a_finished_branch(url, thread, run)
+    run.proc.send_signal(signal.SIGKILL)
+    return done
 
 
 def _complete(output: dict[str, Any], urls: list[str]) -> None:
