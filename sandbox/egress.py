@@ -176,7 +176,8 @@ class EgressPolicy:
     def is_allow_listed(self, host: str, port: int) -> bool:
         """Whether HOST or HOST:PORT was allow-listed by a person."""
         host = host.lower()
-        return host in self.allow_hosts or f"{host}:{port}" in self.allow_hosts
+        with_port = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # [V6]:PORT
+        return host in self.allow_hosts or with_port in self.allow_hosts
 
     def check(self, url: str, *, navigation: bool = True) -> None:
         """Raise EgressRefused if `url` may not be fetched; navigations must stay on planned sites."""

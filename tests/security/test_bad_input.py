@@ -401,3 +401,36 @@ def test_each_bad_argument_is_one_usage_line_not_a_traceback(
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "error: argument --" in err and "Traceback" not in err
+
+
+def test_a_bracketed_v6_entry_with_a_port_allows_that_address_and_port() -> None:
+    from sandbox.egress import EgressPolicy
+
+    # The form the refusal's own hint suggests (`--allow-host [::1]:9000`) now matches.
+    policy = EgressPolicy.for_sites(
+        ["http://[::1]:9000/"], Context(allow_hosts=["[::1]:9000"]).allow_hosts
+    )
+    assert policy.is_allow_listed("::1", 9000)
+    assert not policy.is_allow_listed("::1", 9001)
+
+
+@pytest.mark.parametrize(
+    ("env", "argv"),
+    [
+        ({"FLOTILLA_BRAIN": "bogus"}, ["research", QUESTION, "--url", SITE]),
+        ({"FLOTILLA_SANDBOX_TIER": "off"}, ["memory", "list"]),
+    ],
+)
+def test_a_bad_setting_in_the_environment_is_one_line_and_exit_2(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    argv: list[str],
+) -> None:
+    from cli.main import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("flotilla: Context.")
