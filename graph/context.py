@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
+import idna
+
 # The LangGraph templates' marker for a model choice, which Studio renders as a model picker. It
 # goes on the type (as the templates put it) and into the served JSON schema (json_schema_extra).
 MODEL_CHOICE = {"__template_metadata__": {"kind": "llm"}}
@@ -274,9 +276,11 @@ def host_entry_problem(entry: Any) -> str:
     if "/" in text or "@" in text or "?" in text or "#" in text:
         return f"expected HOST or HOST:PORT, not a URL or path: {text[:120]!r}"
     if not text.isascii():
-        try:
-            ascii_form = text.encode("idna").decode("ascii")
-        except UnicodeError:
+        head, sep, tail = text.rpartition(":")
+        name, port = (head, sep + tail) if sep and tail.isdigit() else (text, "")
+        try:  # as the browser sends it (IDNA 2008, UTS #46), which egress compares
+            ascii_form = idna.encode(name, uts46=True).decode("ascii") + port
+        except idna.IDNAError:
             return f"{text[:120]!r} is not a valid host name"
         return f"{text[:120]!r} is not ASCII: write the host as {ascii_form!r}"
     host, port = text, ""

@@ -434,3 +434,21 @@ def test_a_bad_setting_in_the_environment_is_one_line_and_exit_2(
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("flotilla: Context.")
+
+
+@pytest.mark.parametrize(
+    ("planned", "on_the_wire"),
+    [
+        ("http://bücher.example/", "http://xn--bcher-kva.example/preise"),
+        ("https://Straße.example/", "https://xn--strae-oqa.example/"),  # IDNA 2008, not "strasse"
+    ],
+)
+def test_a_unicode_site_is_planned_in_the_form_the_browser_navigates_to(
+    planned: str, on_the_wire: str
+) -> None:
+    from sandbox.egress import EgressPolicy, origin
+
+    # (Compared without resolving: no name leaves this machine.)
+    policy = EgressPolicy.for_sites([planned])
+    assert origin(on_the_wire) in policy.sites
+    assert origin("http://xn--bcher-kva.example.org/") not in policy.sites
