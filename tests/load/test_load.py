@@ -43,7 +43,7 @@ from sandbox.jail import RUNTIME_DIR_PREFIX
 from tests.fixtures_sites import FAULT_SITES_DIR
 from tests.integration.test_resume import _Running, _started, _wait_for_a_finished_branch
 
-pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.slow, pytest.mark.e2e, pytest.mark.timeout(900)]
 
 PR_SET_CHILD_SUBREAPER = 36
 SUBAGENTS = 4
