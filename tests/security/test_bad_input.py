@@ -38,7 +38,7 @@ HOSTS = ["127.0.0.1:9301", "127.0.0.1:9302"]
 QUESTION = "Compare the monthly prices"
 
 FEW = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 
 
@@ -237,7 +237,7 @@ url_lists = st.lists(
 )
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(question=state_values, urls=state_values | url_lists)
 def test_any_question_and_urls_end_in_a_report_or_a_refusal_naming_the_field(
     question: Any, urls: Any
