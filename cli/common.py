@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
-from graph.context import ROLES, Context
+from graph.context import LIMITS, ROLES, Context, host_entry_problem, range_text
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_SERVICE = 0, 1, 2, 3
 
@@ -20,12 +22,15 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--allow-host",
         action="append",
+        type=host_entry,
         default=[],
         metavar="HOST[:PORT]",
         help="allow a loopback/private host (refused by default)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--max-pages", type=int, default=None, help="pages per subagent")
+    parser.add_argument(
+        "--max-pages", type=limit("max_pages"), default=None, help="pages per subagent"
+    )
     parser.add_argument("--runs-dir", default=None, help="where reports and artifacts go")
 
 
@@ -43,15 +48,51 @@ def role_model(value: str) -> tuple[str, str]:
 
 
 def token_count(value: str) -> int:
-    """A token budget: a whole number, 0 or more (0: no budget)."""
+    """A token budget: a whole number, 0 or more (0: no budget), within `LIMITS`."""
+    high = int(LIMITS["max_run_tokens"][1])
     try:
         number = int(value)
     except ValueError:
         number = -1
-    if number < 0:
-        msg = f"expected a whole number of tokens, 0 or more (0: no budget), got {value!r}"
+    if not 0 <= number <= high:
+        msg = (
+            f"expected a whole number of tokens, 0 or more (0: no budget) and at most {high:,}, "
+            f"got {value!r}"
+        )
         raise argparse.ArgumentTypeError(msg)
     return number
+
+
+def in_range(low: float, high: float, *, whole: bool = True) -> Callable[[str], float]:
+    """An argparse type: a number from `low` to `high` (a whole one when `whole`)."""
+    kind = "a whole number" if whole else "a number"
+
+    def parse(value: str) -> float:
+        try:
+            number: float = int(value) if whole else float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number) or not low <= number <= high:
+            msg = f"expected {kind} {range_text(low, high)}, got {value!r}"
+            raise argparse.ArgumentTypeError(msg)
+        return number
+
+    parse.__name__ = kind  # argparse names the type in its messages
+    return parse
+
+
+def limit(name: str) -> Callable[[str], float]:
+    """An argparse type for the `Context` field `name`: its range, as `LIMITS` gives it."""
+    low, high = LIMITS[name]
+    return in_range(low, high, whole=isinstance(Context.__dataclass_fields__[name].default, int))
+
+
+def host_entry(value: str) -> str:
+    """An argparse type: `HOST`, `HOST:PORT` or `[V6]:PORT`, as `Context.allow_hosts` takes."""
+    problem = host_entry_problem(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value.strip()
 
 
 BRAIN_HELP = (

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Any
 
-from cli.common import add_brain_options, add_common_options
+from cli.common import add_brain_options, add_common_options, in_range, limit
 from cli.research import add_thread_options, research_command
 from demo_sites.demo import DEMO_QUESTION, DemoRecord
 
@@ -20,8 +20,12 @@ def register(sub: Any) -> None:
     demo = sub.add_parser(
         "demo", help="research the bundled demo sites (offline brain unless --brain is given)"
     )
-    demo.add_argument("--latency", type=float, default=0.0, help="added server latency, seconds")
-    demo.add_argument("--max-parallel", type=int, default=None, help="most browsers at once")
+    demo.add_argument(
+        "--latency", type=in_range(0, 60, whole=False), default=0.0, help="added latency, seconds"
+    )
+    demo.add_argument(
+        "--max-parallel", type=limit("max_parallel"), default=None, help="most browsers at once"
+    )
     add_thread_options(demo)
     add_brain_options(
         demo, brain_help="decision policy (default: offline, whatever models are configured)"

@@ -7,6 +7,8 @@ import asyncio
 import sys
 
 from cli import browse, demo, memory_cmd, research, sandbox, threads
+from cli.common import EXIT_USAGE
+from graph.context import ContextError
 from sandbox.optins import trust_this_process
 
 # Each command module adds its sub-commands and sets `handler` on them.
@@ -24,10 +26,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `flotilla` console script."""
-    args = build_parser().parse_args(argv)
-    trust_this_process()  # run by the operator: its flags are the operator's opt-ins
     try:
+        args = build_parser().parse_args(argv)
+        trust_this_process()  # run by the operator: its flags are the operator's opt-ins
         return asyncio.run(args.handler(args))
+    except ContextError as exc:  # a setting from the environment (or a thread's record) is bad
+        print(f"flotilla: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("flotilla: interrupted; finished steps are checkpointed in Redis", file=sys.stderr)
         return 130

@@ -16,6 +16,7 @@ from cli.common import (
     add_brain_options,
     add_common_options,
     fail,
+    limit,
     make_context,
     token_usage_lines,
 )
@@ -31,8 +32,8 @@ def register(sub: Any) -> None:
         "--url", action="append", default=[], required=True, help="a site to research"
     )
     add_thread_options(research)
-    research.add_argument("--max-subagents", type=int, default=None)
-    research.add_argument("--max-parallel", type=int, default=None)
+    research.add_argument("--max-subagents", type=limit("max_subagents"), default=None)
+    research.add_argument("--max-parallel", type=limit("max_parallel"), default=None)
     research.add_argument(
         "--sandbox-tier", choices=["auto", "gvisor", "bwrap", "none", "agentcore"], default=None
     )
@@ -51,7 +52,7 @@ def add_thread_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--checkpoint-ttl",
-        type=float,
+        type=limit("checkpoint_ttl_minutes"),
         default=None,
         metavar="MINUTES",
         help="expire the thread's checkpoints this long after last use (default: keep)",

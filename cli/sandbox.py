@@ -9,7 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cli.common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, fail
+from cli.common import EXIT_NOTHING, EXIT_OK, EXIT_USAGE, fail, limit
 from sandbox.interpreter import SandboxLimits, SandboxUnavailable, open_session
 from sandbox.pool import DEFAULT_PRELOAD
 from sandbox.tier_choice import KNOWN_TIERS
@@ -22,8 +22,12 @@ def register(sub: Any) -> None:
     run = actions.add_parser("exec", help="run FILE in a fresh session, copy its files out")
     run.add_argument("file", type=Path, help="a Python file; it runs with the work dir as cwd")
     run.add_argument("--tier", choices=["auto", *KNOWN_TIERS, "agentcore"], default="auto")
-    run.add_argument("--timeout", type=float, default=60.0, help="wall-time limit, seconds")
-    run.add_argument("--memory", type=int, default=1024, help="address-space limit, MiB")
+    run.add_argument(
+        "--timeout", type=limit("sandbox_timeout_s"), default=60.0, help="wall-time limit, seconds"
+    )
+    run.add_argument(
+        "--memory", type=limit("sandbox_memory_mb"), default=1024, help="address-space limit, MiB"
+    )
     run.add_argument("--out", type=Path, default=None, help="where produced files go")
     run.add_argument(
         "--preload",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+
+import idna
 
 # The LangGraph templates' marker for a model choice, which Studio renders as a model picker. It
 # goes on the type (as the templates put it) and into the served JSON schema (json_schema_extra).
@@ -26,6 +30,38 @@ def _role_model(role: str, does: str) -> str:
         default="",
         metadata={"description": description, "json_schema_extra": _model_extra(role)},
     )
+
+
+class ContextError(ValueError):
+    """A `Context` field whose value a run cannot use: says which field, and what it takes."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        self.field = name
+        super().__init__(f"Context.{name}: {problem}")
+
+
+# The range each numeric field takes, both ends included. Wider values are refused, not clamped:
+# a limit a run silently ignored would be worse than one refused by name.
+LIMITS: dict[str, tuple[float, float]] = {
+    "max_run_tokens": (0, 1_000_000_000),
+    "subagent_max_steps": (1, 1_000),
+    "subagent_max_tokens": (0, 100_000_000),
+    "page_text_chars": (100, 1_000_000),
+    "analyst_max_attempts": (1, 20),
+    "max_subagents": (1, 100),
+    "max_parallel": (1, 64),
+    "max_pages": (1, 1_000),
+    "subagent_timeout_s": (0.1, 86_400),
+    "page_timeout_s": (0.1, 3_600),
+    "sandbox_pool_size": (0, 16),
+    "sandbox_timeout_s": (0.1, 86_400),
+    "sandbox_memory_mb": (64, 1_048_576),
+    "checkpoint_ttl_minutes": (0.01, 5_256_000),  # ten years
+    "agentcore_session_timeout_s": (60, 28_800),  # what AgentCore accepts
+}
+_FLOAT_FIELDS = ("subagent_timeout_s", "page_timeout_s", "sandbox_timeout_s")
+_TEXT_MAX_CHARS = 1_000
+_HOST_MAX_CHARS = 253
 
 
 def _env_list(name: str) -> list[str]:
@@ -192,3 +228,108 @@ class Context:
             "write or read (the CLI's Redis saver); empty keeps them until deleted."
         },
     )
+
+    def __post_init__(self) -> None:
+        """Refuse, by field name, any value a run cannot use (a client may send anything)."""
+        for name, choices in (("brain", BRAINS), ("sandbox_tier", SANDBOX_TIERS)):
+            value = getattr(self, name)
+            if value not in choices:
+                raise ContextError(name, f"expected one of {', '.join(choices)}, got {value!r}")
+        texts = ("model", *(f"{role}_model" for role in ROLES), "runs_dir", "memory_namespace")
+        for name in (*texts, "agentcore_region", "agentcore_endpoint"):
+            _check_text(name, getattr(self, name), empty=name not in _NON_EMPTY)
+        if not isinstance(self.approve_plan, bool):
+            raise ContextError("approve_plan", f"expected true or false, got {self.approve_plan!r}")
+        for name, (low, high) in LIMITS.items():
+            value = getattr(self, name)
+            if value is None and name == "checkpoint_ttl_minutes":
+                continue
+            whole = name not in _FLOAT_FIELDS and name != "checkpoint_ttl_minutes"
+            _check_number(name, value, low, high, whole=whole)
+        if not isinstance(self.allow_hosts, list):
+            raise ContextError(
+                "allow_hosts", f"expected a list of HOST or HOST:PORT, got {self.allow_hosts!r}"
+            )
+        for index, entry in enumerate(self.allow_hosts):
+            problem = host_entry_problem(entry)
+            if problem:
+                raise ContextError(f"allow_hosts[{index}]", problem)
+
+
+BRAINS: tuple[str, ...] = ("auto", "offline", "llm")
+SANDBOX_TIERS: tuple[str, ...] = ("auto", "gvisor", "bwrap", "none", "agentcore")
+_NON_EMPTY = ("runs_dir", "memory_namespace")
+
+
+def _check_text(name: str, value: Any, *, empty: bool) -> None:
+    if not isinstance(value, str):
+        raise ContextError(name, f"expected text, got {type(value).__name__} {value!r}"[:300])
+    if not empty and not value.strip():
+        raise ContextError(name, "must not be empty")
+    if len(value) > _TEXT_MAX_CHARS:
+        raise ContextError(name, f"longer than {_TEXT_MAX_CHARS} characters")
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ContextError(name, f"contains a control character: {value[:80]!r}")
+
+
+def _check_number(name: str, value: Any, low: float, high: float, *, whole: bool) -> None:
+    kind = "a whole number" if whole else "a number"
+    wrong_type = isinstance(value, bool) or not isinstance(value, int | float)
+    if wrong_type or (whole and not isinstance(value, int)):
+        raise ContextError(name, f"expected {kind}, got {type(value).__name__} {value!r}"[:300])
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ContextError(name, f"expected {kind} {range_text(low, high)}, got {value!r}")
+
+
+def range_text(low: float, high: float) -> str:
+    """'from LOW to HIGH', each number as a person writes it (1,000,000 rather than 1e+06)."""
+
+    def shown(number: float) -> str:
+        return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
+
+    return f"from {shown(low)} to {shown(high)}"
+
+
+def host_entry_problem(entry: Any) -> str:
+    """What is wrong with an `allow_hosts` entry (`HOST`, `HOST:PORT`, `[V6]:PORT`), or ''."""
+    if not isinstance(entry, str):
+        return f"expected HOST or HOST:PORT as text, got {type(entry).__name__} {entry!r}"[:300]
+    text = entry.strip()
+    if not text:
+        return "is empty: expected HOST or HOST:PORT"
+    if "/" in text or "@" in text or "?" in text or "#" in text:
+        return f"expected HOST or HOST:PORT, not a URL or path: {text[:120]!r}"
+    if not text.isascii():
+        head, sep, tail = text.rpartition(":")
+        name, port = (head, sep + tail) if sep and tail.isdigit() else (text, "")
+        try:  # as the browser sends it (IDNA 2008, UTS #46), which egress compares
+            ascii_form = idna.encode(name, uts46=True).decode("ascii") + port
+        except idna.IDNAError:
+            return f"{text[:120]!r} is not a valid host name"
+        return f"{text[:120]!r} is not ASCII: write the host as {ascii_form!r}"
+    host, port = text, ""
+    if text.startswith("["):
+        host, close, rest = text[1:].partition("]")
+        if not close or (rest and not rest.startswith(":")):
+            return f"{text[:120]!r}: expected [IPV6] or [IPV6]:PORT"
+        port = rest[1:] if rest else ""
+        if ":" not in host:
+            return f"{text[:120]!r}: only an IPv6 address goes in brackets"
+    elif text.count(":") == 1:
+        host, _, port = text.partition(":")
+    if (port or text.endswith(":")) and not (port.isdigit() and 1 <= int(port) <= 65_535):
+        return f"{text[:120]!r}: the port must be a number from 1 to 65535"
+    if ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"{text[:120]!r} is not an IPv6 address (HOST:PORT takes one colon)"
+        return ""
+    labels = host.rstrip(".").split(".")
+    if len(host) > _HOST_MAX_CHARS or not all(_label_ok(label) for label in labels):
+        return f"{text[:120]!r} is not a valid host name"
+    return ""
+
+
+def _label_ok(label: str) -> bool:
+    return 0 < len(label) <= 63 and all(c.isalnum() or c in "-_" for c in label)

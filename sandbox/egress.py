@@ -18,6 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+import idna
+
 # Ranges a subagent must not reach unless a person allow-listed the host: the machine itself,
 # private networks, link-local (cloud metadata lives at 169.254.169.254), CGNAT, and the rest of
 # the special-purpose space. The labels make refusals readable; beyond them, any address that is
@@ -137,11 +139,21 @@ def resolve_host(host: str) -> tuple[str, ...]:
         return DNS_CACHE.resolve(host)
 
 
+def ascii_host(host: str) -> str:
+    """`host` as the browser puts it on the wire: a non-ASCII name in its IDNA (xn--) form."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return host  # not a name a browser can reach either: compared as it is
+
+
 def origin(url: str) -> str:
     """scheme://host:port of a URL, with the default port made explicit."""
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+    return f"{parts.scheme}://{ascii_host((parts.hostname or '').lower())}:{port}"
 
 
 def validate_url(url: str) -> str:
@@ -176,7 +188,8 @@ class EgressPolicy:
     def is_allow_listed(self, host: str, port: int) -> bool:
         """Whether HOST or HOST:PORT was allow-listed by a person."""
         host = host.lower()
-        return host in self.allow_hosts or f"{host}:{port}" in self.allow_hosts
+        with_port = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"  # [V6]:PORT
+        return host in self.allow_hosts or with_port in self.allow_hosts
 
     def check(self, url: str, *, navigation: bool = True) -> None:
         """Raise EgressRefused if `url` may not be fetched; navigations must stay on planned sites."""

@@ -280,11 +280,30 @@ def bwrap_argv(bwrap: str, binary: str, *, netns: bool = False) -> list[str]:
 _SETUP_LOCK = threading.Lock()
 
 
+RUNTIME_DIR_PREFIX = "flotilla-jail-"
+"""Each process's launchers and policies: `<prefix><pid>-<random>` in the temp folder."""
+
+
 @cache
 def _runtime_dir() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="flotilla-jail-"))
+    _remove_stale_runtime_dirs(Path(tempfile.gettempdir()))
+    path = Path(tempfile.mkdtemp(prefix=f"{RUNTIME_DIR_PREFIX}{os.getpid()}-"))
     atexit.register(shutil.rmtree, path, True)
     return path
+
+
+def _remove_stale_runtime_dirs(base: Path) -> None:
+    """Remove the runtime dirs of this user's processes that were killed (no atexit ran)."""
+    for path in base.glob(f"{RUNTIME_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(RUNTIME_DIR_PREFIX).partition("-")[0]
+        try:
+            owned = path.lstat().st_uid == os.getuid() and path.is_dir() and not path.is_symlink()
+            if pid.isdigit() and owned:
+                os.kill(int(pid), 0)
+        except ProcessLookupError:  # its process is gone: nothing of it runs any more
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # alive (or not ours to signal), or gone meanwhile
+            continue
 
 
 @cache

@@ -28,7 +28,7 @@ from urllib.parse import urljoin
 from langchain_core.messages import ToolCall, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from playwright.async_api import Error as PlaywrightError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from graph.context import Context
 from graph.models import ArtifactRef, SubagentError
@@ -210,6 +210,8 @@ class Toolbox:
             if self.session.page.is_closed():
                 raise
             return _failed(call_id, name, f"the browser action failed: {_first_line(exc)}")
+        except ValidationError as exc:  # arguments that do not fit the tool: each field named
+            return _failed(call_id, name, f"invalid arguments: {_fields_wrong(exc)}")
         except Exception as exc:  # invalid arguments from the model: it can correct them
             log.info("tool %s failed: %s", name, exc)
             return _failed(call_id, name, f"{type(exc).__name__}: {_first_line(exc)}")
@@ -460,6 +462,12 @@ def _preview(index: int, table: PageTable) -> str:
     if len(table.rows) > PREVIEW_ROWS:
         lines.append(f"... {len(table.rows) - PREVIEW_ROWS} more rows in the saved table")
     return "\n".join(lines)
+
+
+def _fields_wrong(exc: ValidationError, most: int = 5) -> str:
+    """Each argument a validation refused, by its path (`key_facts.0.source_url: Field required`)."""
+    said = [f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()]
+    return "; ".join(said[:most] + [f"and {len(said) - most} more"] * (len(said) > most))[:1000]
 
 
 def _first_line(exc: BaseException) -> str:

@@ -20,11 +20,24 @@ from graph.state import BrowseTask, ResearchState
 from memory.insights import recall
 from nodes.llm.chat import ModelOverrides, ModelUnavailable, choose_brain, metered_model
 from nodes.plan.llm import failure, offline_fallback, plan_with_model
-from nodes.plan.rules import bounded_fields, next_task_number, plan_tasks, refusal
+from nodes.plan.rules import (
+    bounded_fields,
+    bounded_goal,
+    next_task_number,
+    plan_tasks,
+    refusal,
+)
 from nodes.progress import emit, thread_id_of
 from sandbox.optins import refusals
 
-__all__ = ["coordinator", "fan_out", "next_task_number", "plan_tasks", "review_plan"]
+__all__ = [
+    "coordinator",
+    "fan_out",
+    "next_task_number",
+    "plan_tasks",
+    "review_plan",
+    "review_problem",
+]
 
 
 async def coordinator(
@@ -32,8 +45,9 @@ async def coordinator(
 ) -> dict[str, Any]:
     """Recall prior insights, plan the fan-out, and say which brain runs it."""
     ctx = runtime.context or Context()
-    question = (state.get("question") or "").strip()
-    urls = list(state.get("urls") or [])
+    question, urls, bad_input = run_input(state)
+    if bad_input:  # a client's input of the wrong shape: nothing to plan, each field named
+        return operator_refusal(runtime, [], bad_input) | {"question": question, "urls": urls}
     refused = refusals(sandbox_tier=ctx.sandbox_tier, allow_hosts=ctx.allow_hosts)
     if refused:  # before anything starts: no recall, no model, no browser
         return operator_refusal(runtime, urls, [str(r) for r in refused])
@@ -61,7 +75,10 @@ async def coordinator(
         # Interrupting re-runs this node on resume; the offline plan is deterministic and the
         # model's comes back from its checkpointed task, so the person's answer applies to the
         # same plan they were shown.
-        decision = interrupt({"plan": plan.model_dump(mode="json"), "how": REVIEW_HOW})
+        request = {"plan": plan.model_dump(mode="json"), "how": REVIEW_HOW}
+        decision = interrupt(request)
+        while problem := review_problem(decision):  # asked again, saying what was wrong
+            decision = interrupt(request | {"problem": problem})
         plan = review_plan(plan, decision, max_subagents=ctx.max_subagents)
     emit(
         runtime,
@@ -79,6 +96,24 @@ async def coordinator(
     if usage:
         update["usage"] = usage
     return update
+
+
+def run_input(state: ResearchState) -> tuple[str, list[str], list[str]]:
+    """The run's question and URLs, and what is wrong with their shape (a client sent them)."""
+    raw_question, raw_urls = state.get("question"), state.get("urls")
+    problems: list[str] = []
+    if raw_question is not None and not isinstance(raw_question, str):
+        problems.append(f"question: expected text, got {type(raw_question).__name__}")
+    if raw_urls is not None and not isinstance(raw_urls, list):
+        problems.append(f"urls: expected a list of URLs, got {type(raw_urls).__name__}")
+    urls = raw_urls if isinstance(raw_urls, list) else []
+    problems += [
+        f"urls[{index}]: expected a URL as text, got {type(url).__name__}"
+        for index, url in enumerate(urls)
+        if not isinstance(url, str)
+    ]
+    question = raw_question.strip() if isinstance(raw_question, str) else ""
+    return question, [url for url in urls if isinstance(url, str)], problems
 
 
 def operator_refusal(
@@ -121,6 +156,48 @@ REVIEW_HOW = (
 )
 
 
+_DECISION_KEYS = ("approve", "tasks")
+_TASK_KEYS = ("url", "goal", "fields", "task_id")
+
+
+def review_problem(decision: Any) -> str:
+    """What is wrong with a person's answer to a plan review, naming the field; '' if nothing."""
+    if isinstance(decision, bool):
+        return ""
+    if not isinstance(decision, dict):
+        return f"expected true, false or {{'tasks': [...]}}, got {_shown(decision)}"
+    unknown = [str(key) for key in decision if key not in _DECISION_KEYS]
+    if unknown:
+        return f"unknown key {unknown[0][:60]!r}: the answer takes {', '.join(_DECISION_KEYS)}"
+    if "approve" in decision and not isinstance(decision["approve"], bool):
+        return f"approve: expected true or false, got {_shown(decision['approve'])}"
+    tasks = decision.get("tasks", [])
+    if not isinstance(tasks, list):
+        return f"tasks: expected a list of {{'url': ..., 'goal': ...}}, got {_shown(tasks)}"
+    for index, entry in enumerate(tasks):
+        where = f"tasks[{index}]"
+        if not isinstance(entry, dict):
+            return f"{where}: expected {{'url': ..., 'goal': ...}}, got {_shown(entry)}"
+        unknown = [str(key) for key in entry if key not in _TASK_KEYS]
+        if unknown:
+            return f"{where}: unknown key {unknown[0][:60]!r}; a task takes {', '.join(_TASK_KEYS)}"
+        if not isinstance(entry.get("url"), str):
+            return f"{where}.url: expected a URL as text, got {_shown(entry.get('url'))}"
+        for key in ("goal", "task_id"):
+            if entry.get(key) is not None and not isinstance(entry[key], str):
+                return f"{where}.{key}: expected text, got {_shown(entry[key])}"
+        given = entry.get("fields")
+        if given is not None and not (
+            isinstance(given, list) and all(isinstance(f, str) for f in given)
+        ):
+            return f"{where}.fields: expected a list of text, got {_shown(given)}"
+    return ""
+
+
+def _shown(value: Any) -> str:
+    return f"{type(value).__name__} {repr(value)[:80]}"
+
+
 def review_plan(plan: Plan, decision: Any, *, max_subagents: int) -> Plan:
     """The plan after a person's review: approved as is, rejected, or replaced by their edit."""
     if decision is False or (isinstance(decision, dict) and decision.get("approve") is False):
@@ -144,7 +221,7 @@ def review_plan(plan: Plan, decision: Any, *, max_subagents: int) -> Plan:
     for entry in decision["tasks"]:
         raw = str(entry.get("url", ""))
         known = planned.get(raw.strip())
-        goal = str(entry.get("goal") or (known or plan.tasks[0]).goal).strip()
+        goal = bounded_goal(str(entry.get("goal") or ""), (known or plan.tasks[0]).goal)
         refused = refusal(raw, goal, edited, max_subagents=max_subagents)
         if refused:
             edited.refused.append(refused)
