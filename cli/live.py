@@ -157,7 +157,7 @@ class RunBoard:
     def table(self) -> Table:
         """The board as one table: subagents first, then the analyst, report and memory."""
         llm = any(row.tokens is not None or row.tool for row in self.subagents.values())
-        title = f"flotilla — {self.plan_note}" if self.plan_note else "flotilla — planning"
+        title = f"flotilla — {self.plan_note}" if self.plan_note else "flotilla"
         table = Table(title=title, title_justify="left", expand=False)
         table.add_column("", no_wrap=True)
         table.add_column("site", no_wrap=True, max_width=34, overflow="ellipsis")
@@ -175,6 +175,8 @@ class RunBoard:
                 calls = f"{row.steps or ''} {row.tool}".strip()
                 cells += [calls, f"{row.tokens:,}" if row.tokens is not None else ""]
             table.add_row(*cells, _seconds(self.elapsed(row)))
+        if not self.plan_note and all(s.state == "queued" for s in self.steps.values()):
+            return table  # one subagent alone (`flotilla browse`): no analyst, no report
         table.add_section()
         for stage in self.steps.values():
             cells = [stage.name, "", _state(stage.state), stage.note, ""]
