@@ -73,6 +73,7 @@ class CliHandler(logging.Handler):
 
 
 _HANDLER: CliHandler | None = None
+_ROOT_LEVEL = logging.WARNING
 
 
 def configure(*, verbose: int = 0, quiet: bool = False, debug: bool = False) -> CliHandler:
@@ -81,10 +82,12 @@ def configure(*, verbose: int = 0, quiet: bool = False, debug: bool = False) -> 
     Default: warnings and errors from everything. `-v`: Flotilla's info too; `-vv` or
     `--debug`: its debug messages (and, with --debug, tracebacks). `-q`: errors only.
     """
-    global _HANDLER
+    global _HANDLER, _ROOT_LEVEL
     root = logging.getLogger()
     if _HANDLER is not None:
         root.removeHandler(_HANDLER)
+    else:
+        _ROOT_LEVEL = root.level
     _HANDLER = CliHandler(debug=debug)
     root.addHandler(_HANDLER)
     root.setLevel(logging.ERROR if quiet else logging.WARNING)
@@ -101,6 +104,20 @@ def configure(*, verbose: int = 0, quiet: bool = False, debug: bool = False) -> 
         logging.getLogger(name).setLevel(logging.ERROR if own >= logging.WARNING else own)
     logging.captureWarnings(True)
     return _HANDLER
+
+
+def reset() -> None:
+    """Undo `configure` (for a caller that runs the command in its own process, e.g. a test)."""
+    global _HANDLER
+    if _HANDLER is None:
+        return
+    root = logging.getLogger()
+    root.removeHandler(_HANDLER)
+    root.setLevel(_ROOT_LEVEL)
+    for name in (*OWN_LOGGERS, *CHATTY_LIBRARIES):
+        logging.getLogger(name).setLevel(logging.NOTSET)
+    logging.captureWarnings(False)
+    _HANDLER = None
 
 
 @contextmanager

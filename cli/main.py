@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:
         return _failed(exc, args)
+    finally:
+        logs.reset()
 
 
 def _failed(exc: Exception, args: argparse.Namespace) -> int:
