@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -131,16 +132,18 @@ class RunBoard:
         row = self.steps[name]
         state = str(event.get("state") or "")
         now = self.clock()
-        if row.started_at is None:
+        if row.started_at is None and state not in ("done", "skipped"):
             row.started_at = now
         notes = {
             "analyst": _analyst_note(event),
-            "report": str(event.get("path") or ""),
+            "report": _shown_path(str(event.get("path") or "")),
             "memory": _memory_note(event),
         }
         row.note = notes[name] or row.note
         if state in ("done", "skipped"):
-            row.state, row.elapsed = state, now - row.started_at
+            # A step that told only its end (report, memory) has no time of its own to show.
+            row.state = state
+            row.elapsed = None if row.started_at is None else now - row.started_at
         else:
             row.state = "running"
 
@@ -203,6 +206,17 @@ def _path(url: str) -> str:
         return url
     rest = url.split("://", 1)[1]
     return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+
+
+def _shown_path(path: str) -> str:
+    """A file path as short as it can be said: relative to the working folder when inside it."""
+    if not path:
+        return path
+    absolute = Path(path).absolute()
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return path
 
 
 def _seconds(value: float | None) -> str:
