@@ -132,7 +132,8 @@ def check_tiers() -> list[Check]:
                 Check(
                     "gvisor snapshots",
                     "degraded",
-                    f"off (FLOTILLA_GVISOR_SNAPSHOTS): every session boots (platform {GVISOR_PLATFORM})",
+                    "off (FLOTILLA_GVISOR_SNAPSHOTS): every session boots "
+                    f"(platform {GVISOR_PLATFORM})",
                     "unset FLOTILLA_GVISOR_SNAPSHOTS",
                 )
             )

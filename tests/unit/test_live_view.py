@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from cli import logs
@@ -160,3 +161,42 @@ def test_the_summary_and_the_svg_name_every_subagent(tmp_path: Path) -> None:
     save_svg(board, output, str(tmp_path / "live.svg"))
     svg = (tmp_path / "live.svg").read_text()
     assert svg.startswith("<svg") and "site-3" in svg
+
+
+def test_progress_goes_to_plain_lines_off_a_terminal_and_nowhere_when_quiet() -> None:
+    from argparse import Namespace
+
+    from cli.common import ProgressPrinter
+    from cli.live import progress_view
+
+    # Under pytest stderr is captured, not a terminal: today's plain lines.
+    with progress_view(Namespace(json=False, quiet=False)) as (on_event, view):
+        assert isinstance(on_event, ProgressPrinter) and view is None
+    with progress_view(Namespace(json=True, quiet=False)) as (on_event, view):
+        assert isinstance(on_event, ProgressPrinter) and view is None
+    with progress_view(Namespace(json=False, quiet=True)) as (on_event, view):
+        assert on_event is None and view is None
+
+
+async def test_the_view_steps_aside_for_the_plan_review_asked_in_a_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    import cli.research
+    from cli.research import cli_runner
+
+    console = recording_console()
+    asked: list[bool] = []
+    with LiveView(console) as view:
+        runner = cli_runner(view, view)
+        assert runner.review is not None
+
+        def answer(request: dict[str, Any], thread_id: str) -> Any:
+            asked.append(view._live.is_started)
+            return True
+
+        monkeypatch.setattr(cli.research, "ask_review", answer)
+        decision = await asyncio.to_thread(runner.review, {"plan": {"tasks": []}}, "t")
+        assert view._live.is_started, "drawing again after the answer"
+    assert decision is True and asked == [False], "not drawn while the person answers"
