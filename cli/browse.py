@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -10,14 +11,16 @@ from typing import TYPE_CHECKING, Any
 from cli.common import (
     EXIT_NOTHING,
     EXIT_OK,
+    EXIT_SERVICE,
     EXIT_USAGE,
-    ProgressPrinter,
     add_brain_options,
     add_common_options,
     fail,
     make_context,
     token_usage_lines,
 )
+from cli.errors import browser_problem
+from cli.live import progress_view
 from graph.context import Context
 from graph.models import Findings, ModelUsage, SiteTask
 from sandbox.egress import EgressRefused, validate_url
@@ -47,22 +50,27 @@ async def browse_command(args: argparse.Namespace) -> int:
         return fail(
             str(refusal), as_json=args.json, code=EXIT_USAGE, rule=refusal.rule, url=args.url
         )
-    printer = ProgressPrinter()
+    problem = await asyncio.to_thread(browser_problem)
+    if problem is not None:
+        return fail(problem, as_json=args.json, code=EXIT_SERVICE, url=url)
     task = SiteTask(task_id="site-1", url=url, goal=args.goal)
+    with progress_view(args) as (on_event, _view):
 
-    def progress(step: str, fields: dict[str, Any]) -> None:
-        printer(
-            {"event": "subagent", "task_id": task.task_id, "site": url, "state": step, **fields}
-        )
+        def progress(step: str, fields: dict[str, Any]) -> None:
+            if on_event is not None:
+                event = {"event": "subagent", "task_id": task.task_id, "site": url}
+                on_event({**event, "state": step, **fields})
 
-    usage: ModelUsage | None = None
-    try:
-        if choose_brain(ctx) == "llm":
-            findings, usage = await _llm_subagent(task, ctx, progress)
-        else:
-            findings = await _offline_subagent(task, ctx, progress)
-    except ModelUnavailable as exc:
-        return fail(str(exc), as_json=args.json, code=EXIT_USAGE, url=url)
+        usage: ModelUsage | None = None
+        try:
+            if choose_brain(ctx) == "llm":
+                findings, usage = await _llm_subagent(task, ctx, progress)
+            else:
+                findings = await _offline_subagent(task, ctx, progress)
+        except ModelUnavailable as exc:
+            return fail(str(exc), as_json=args.json, code=EXIT_USAGE, url=url)
+        done = {"pages": len(findings.pages_visited), "errors": len(findings.errors)}
+        progress(findings.status, {"elapsed": findings.elapsed_s, **done})
     if findings.status == "refused":
         error = findings.errors[0]
         return fail(error.message, as_json=args.json, code=EXIT_USAGE, rule=error.rule, url=url)

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from cli.common import add_brain_options, add_common_options, in_range, limit
-from cli.research import add_thread_options, research_command
+from cli.research import add_record_option, add_thread_options, research_command
 from demo_sites.demo import DEMO_QUESTION, DemoRecord
 
 
@@ -31,6 +31,7 @@ def register(sub: Any) -> None:
         demo, brain_help="decision policy (default: offline, whatever models are configured)"
     )
     add_common_options(demo)
+    add_record_option(demo)
     demo.set_defaults(handler=demo_command)
 
 

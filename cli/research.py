@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from typing import Any
@@ -12,7 +13,6 @@ from cli.common import (
     EXIT_OK,
     EXIT_SERVICE,
     EXIT_USAGE,
-    ProgressPrinter,
     add_brain_options,
     add_common_options,
     fail,
@@ -20,8 +20,10 @@ from cli.common import (
     make_context,
     token_usage_lines,
 )
+from cli.errors import browser_problem, explain_text, urls_problem
+from cli.live import LiveView, OnEvent, RunBoard, progress_view, recorder, save_svg
 from demo_sites.demo import DemoRecord
-from graph.runner import Runner, ThreadError
+from graph.runner import Runner, RunResult, ThreadError
 
 
 def register(sub: Any) -> None:
@@ -42,6 +44,7 @@ def register(sub: Any) -> None:
     )
     add_brain_options(research)
     add_common_options(research)
+    add_record_option(research)
     research.set_defaults(handler=research_command)
 
 
@@ -95,6 +98,9 @@ def print_result(output: dict[str, Any], *, as_json: bool) -> None:
         print(line)
     for error in output.get("errors") or []:
         print(f"Problem: {error}")
+        fix = explain_text(error)
+        if fix is not None:
+            print(f"  fix: {fix}")
 
 
 async def research_command(
@@ -113,16 +119,57 @@ async def research_command(
         )
     ctx = make_context(args, allow_hosts=allow_hosts)
     ctx.checkpoint_ttl_minutes = args.checkpoint_ttl
-    try:
-        result = await cli_runner().run(args.question, args.url, ctx, thread=args.thread, demo=demo)
-    except RedisUnavailable as exc:
-        return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
-    except (ThreadError, ModelUnavailable) as exc:
-        return fail(str(exc), as_json=args.json, code=EXIT_USAGE)
+    problem = urls_problem(args.url)
+    if problem is not None:
+        return fail(problem, as_json=args.json, code=EXIT_USAGE)
+    problem = await asyncio.to_thread(browser_problem)
+    if problem is not None:
+        return fail(problem, as_json=args.json, code=EXIT_SERVICE)
+    board = RunBoard() if getattr(args, "record_svg", None) else None
+    with progress_view(args) as (on_event, view):
+        runner = cli_runner(recorder(on_event, board), view)
+        try:
+            result = await runner.run(args.question, args.url, ctx, thread=args.thread, demo=demo)
+        except RedisUnavailable as exc:
+            return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
+        except (ThreadError, ModelUnavailable) as exc:
+            return fail(str(exc), as_json=args.json, code=EXIT_USAGE)
+    return finish_run(result, args, view, board)
+
+
+def finish_run(
+    result: RunResult, args: argparse.Namespace, view: LiveView | None, board: RunBoard | None
+) -> int:
+    """The summary (live view), the output, the --record-svg picture; the exit status."""
+    if view is not None:
+        view.finish(result.output)
     print_result(result.output, as_json=args.json)
+    if board is not None:
+        save_svg(board, result.output, args.record_svg)
     return EXIT_OK if result.usable else EXIT_NOTHING
 
 
-def cli_runner() -> Runner:
-    """The runner the commands share: progress lines on stderr, plan reviews asked on stdin."""
-    return Runner(on_event=ProgressPrinter(), review=ask_review)
+def add_record_option(parser: argparse.ArgumentParser) -> None:
+    """--record-svg: the run's live view, last frame and summary, saved as an SVG picture."""
+    parser.add_argument(
+        "--record-svg",
+        default=None,
+        metavar="PATH",
+        help="save the live view's last frame and the summary as an SVG picture",
+    )
+
+
+def cli_runner(on_event: OnEvent | None = None, view: LiveView | None = None) -> Runner:
+    """The runner the commands share: progress to `on_event`, plan reviews asked on stdin.
+
+    With the live view drawn, it steps aside while a person answers the plan review.
+    """
+    if view is None:
+        return Runner(on_event=on_event, review=ask_review)
+    live = view
+
+    def review(request: dict[str, Any], thread_id: str) -> Any:
+        with live.paused():
+            return ask_review(request, thread_id)
+
+    return Runner(on_event=on_event, review=review)

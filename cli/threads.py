@@ -7,8 +7,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from cli.common import EXIT_NOTHING, EXIT_OK, EXIT_SERVICE, EXIT_USAGE, fail
-from cli.research import cli_runner, print_result
+from cli.common import EXIT_OK, EXIT_SERVICE, EXIT_USAGE, fail
+from cli.live import progress_view
+from cli.research import cli_runner, finish_run
 from demo_sites.demo import SitesUnavailable
 from graph.runner import ThreadError
 
@@ -37,16 +38,16 @@ async def resume_command(args: argparse.Namespace) -> int:
     from memory.redis_server import RedisUnavailable
     from nodes.llm.chat import ModelUnavailable
 
-    try:
-        result = await cli_runner().resume(args.thread)
-    except (RedisUnavailable, SitesUnavailable) as exc:
-        return fail(str(exc), as_json=args.json, code=EXIT_SERVICE, thread=args.thread)
-    except ModelUnavailable as exc:
-        return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
-    except ThreadError as exc:
-        return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
-    print_result(result.output, as_json=args.json)
-    return EXIT_OK if result.usable else EXIT_NOTHING
+    with progress_view(args) as (on_event, view):
+        try:
+            result = await cli_runner(on_event, view).resume(args.thread)
+        except (RedisUnavailable, SitesUnavailable) as exc:
+            return fail(str(exc), as_json=args.json, code=EXIT_SERVICE, thread=args.thread)
+        except ModelUnavailable as exc:
+            return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
+        except ThreadError as exc:
+            return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
+    return finish_run(result, args, view, None)
 
 
 async def thread_history(thread_id: str) -> list[dict[str, Any]]:
