@@ -182,3 +182,17 @@ def test_metric_names_carry_units_and_converted_currencies(tmp_path: Path) -> No
     lines = highlights(df)
     assert "Cheapest per Wh: Y at A — $3,000 ÷ 750 Wh (4 USD/Wh)" in lines
     assert any(line.startswith("Most battery capacity: Y at A — 750 Wh (750 Wh)") for line in lines)
+
+
+def test_a_table_met_twice_on_one_site_counts_once(tmp_path: Path) -> None:
+    rows = [["Bike", "Range"], ["X", "75 mi"], ["Y", "60 km"]]
+    first, again = _csv(tmp_path / "1.csv", rows), _csv(tmp_path / "2.csv", rows)
+    other = _csv(tmp_path / "3.csv", rows)
+    df = build_comparison(
+        [
+            TableInput("A", "u", first),
+            TableInput("A", "u#specs", again),
+            TableInput("B", "v", other),
+        ]
+    )
+    assert df.groupby("site").size().to_dict() == {"A": 2, "B": 2}

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
-from analysis_metrics import concept_of_key
+from analysis_metrics import concept_of_key, question_rank
 from analysis_quantities import find_currency
 from analysis_tables import (
     PRICE_METRIC,
@@ -227,16 +227,21 @@ _EXTREMES = {
 }
 
 
-def highlights(df: pd.DataFrame) -> list[str]:
+def highlights(df: pd.DataFrame, question: str = "") -> list[str]:
     """Short computed comparisons: the extremes of each metric, in its own words.
 
     "Cheapest monthly price", "Longest range", "Lightest"..., each with site and raw cell;
-    a metric with one value says that it has no chart.
+    a metric with one value says that it has no chart. The metrics `question` asks about
+    come first: a ratio it asks for ("cheapest per Wh"), then those it names.
     """
     lines: list[str] = []
     if df.empty:
         return lines
-    for metric in list(dict.fromkeys(df["metric"].tolist())):
+    metrics = list(dict.fromkeys(df["metric"].tolist()))
+    if question:
+        labels = df.groupby("metric", sort=False)["label"].agg(lambda s: list(dict.fromkeys(s)))
+        metrics.sort(key=lambda m: question_rank(question, m, [str(x) for x in labels[m]]))
+    for metric in metrics:
         sub = df[(df["metric"] == metric) & df["value"].notna()].reset_index(drop=True)
         if sub.empty:
             continue

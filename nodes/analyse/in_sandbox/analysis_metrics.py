@@ -195,6 +195,23 @@ def concept(key: str) -> Concept | None:
     return _BY_KEY.get(key)
 
 
+def question_rank(question: str, metric: str, labels: list[str]) -> int:
+    """How directly `question` asks about a metric: 0 a ratio it asks for, 1 named, 2 not.
+
+    A metric is named when a question word is one of its concept's words or of its headers'.
+    """
+    asked = set(header_words(question))
+    if metric.startswith("price_per_") and any(
+        metric.startswith(f"price_per_{slug(r.unit)}_") for r in question_ratios(question)
+    ):
+        return 0
+    found = concept_of_key(metric)
+    words = set(found.words if found else ()) | {w for h in labels for w in header_words(h)}
+    if found is not None and found.key == "price":
+        words |= {"cheap", "cheapest", "cheaper", "expensive"}
+    return 1 if words & asked else 2
+
+
 @dataclass(frozen=True)
 class Ratio:
     """A derived price ratio the question asks for: price per one `unit` of a dimension."""

@@ -133,7 +133,7 @@ def run(manifest_path: str, out_dir: str = "out") -> dict[str, Any]:
     charted = dict(zip(chart_metrics(df), charts, strict=True))
     summary: dict[str, Any] = {
         "question": manifest.question,
-        "highlights": highlights(df),
+        "highlights": highlights(df, manifest.question),
         "comparison_markdown": comparison_markdown(df),
         "metrics": metrics,
         "warnings": notes,

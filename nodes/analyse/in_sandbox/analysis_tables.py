@@ -301,8 +301,10 @@ def build_comparison(
 
     Columns: site, item (the label cell), metric (e.g. "price_usd_month"), label (the
     original header), value (normalised float), unit (normalised unit text), raw (the cell
-    as shown), source_url. Columns join across sites by metric key whatever their headers.
-    A derived "price_per_gb_usd_month" row is added for every item with both a monthly
+    as shown), source_url. Columns join across sites on equal metric keys: the same header
+    words (or concept) and the same dimension.
+    A table identical to one already read for the same site is read once. A derived
+    "price_per_gb_usd_month" row is added for every item with both a monthly
     price and storage, and a "price per <unit>" row where `question` asks for one ("price
     per Wh"). Problems (unreadable tables, tables without numbers) become warning strings,
     appended to `warnings_out` and stored in ``df.attrs["warnings"]``.
@@ -310,10 +312,17 @@ def build_comparison(
     fx = fx_to_usd or FX_TO_USD
     sink: list[str] = []
     rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
     for table in tables:
         frame = _read_table(table, sink)
         if frame is None:
             continue
+        # The same table met twice on one site (a page reached again by another link)
+        # counts once: its rows would otherwise tie with themselves.
+        content = (table.site, frame.to_csv(index=False))
+        if content in seen:
+            continue
+        seen.add(content)
         table_rows = _frame_rows(frame, table, fx)
         flipped = _transposed(frame) if not table_rows else None
         if flipped is not None:
