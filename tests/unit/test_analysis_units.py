@@ -17,10 +17,12 @@ from analysis_runtime import (
     TableInput,
     build_comparison,
     classify_column,
+    draw_charts,
     highlights,
     metric_info,
     normalise,
     parse_quantity,
+    site_colours,
 )
 
 # cell -> (value as written, dimension, value normalised, display unit)
@@ -196,3 +198,16 @@ def test_a_table_met_twice_on_one_site_counts_once(tmp_path: Path) -> None:
         ]
     )
     assert df.groupby("site").size().to_dict() == {"A": 2, "B": 2}
+
+
+def test_no_chart_from_one_value_and_one_colour_per_site(tmp_path: Path) -> None:
+    a = _csv(
+        tmp_path / "a.csv",
+        [["Bike", "Range", "Torque"], ["X", "75 mi", "85 Nm"], ["Y", "60 km", "—"]],
+    )
+    b = _csv(tmp_path / "b.csv", [["Bike", "Range"], ["Z", "90 km"]])
+    df = build_comparison([TableInput("A", "u", a), TableInput("B", "v", b)])
+    charts = draw_charts(df, tmp_path / "out")
+    assert [p.name for p in charts] == ["range_km.png"]
+    assert "Torque (N·m): X at A — 85 Nm (85 N·m) (only one value: no chart)" in highlights(df)
+    assert site_colours(df) == {"A": "#4C72B0", "B": "#DD8452"}

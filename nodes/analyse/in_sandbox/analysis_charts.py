@@ -203,7 +203,7 @@ def _bar_chart(sub: pd.DataFrame, info: MetricInfo, colours: dict[str, str], pat
     ax.set_title(f"from the columns: {headers}", fontsize=9, color="#555555")
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    present = list(dict.fromkeys(sites))
+    present = [site for site in colours if site in set(sites)]  # one legend order everywhere
     ax.legend(
         handles=[Patch(color=colours[s], label=s) for s in present],
         title="site",
