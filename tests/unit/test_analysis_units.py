@@ -211,3 +211,19 @@ def test_no_chart_from_one_value_and_one_colour_per_site(tmp_path: Path) -> None
     assert [p.name for p in charts] == ["range_km.png"]
     assert "Torque (N·m): X at A — 85 Nm (85 N·m) (only one value: no chart)" in highlights(df)
     assert site_colours(df) == {"A": "#4C72B0", "B": "#DD8452"}
+
+
+def test_each_physical_metric_gets_a_unit_that_fits_its_values(tmp_path: Path) -> None:
+    a = _csv(
+        tmp_path / "a.csv",
+        [
+            ["Model", "Wheel size", "Battery", "Range"],
+            ["X", "27.5 inch", "75 kWh", "400 km"],
+            ["Y", "29 inch", "100 kWh", "520 mi"],
+        ],
+    )
+    df = build_comparison([TableInput("A", "u", a)])
+    rows = df.set_index(["item", "metric"])
+    assert rows.loc[("X", "wheel_size_cm"), "value"] == pytest.approx(69.85)
+    assert rows.loc[("Y", "battery_capacity_kwh"), ["value", "unit"]].tolist() == [100.0, "kWh"]
+    assert rows.loc[("Y", "range_km"), "value"] == pytest.approx(520 * 1.609344)

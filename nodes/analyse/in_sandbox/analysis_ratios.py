@@ -1,4 +1,4 @@
-"""Derived ratios a question asks for: price per Wh, per km, per kg... for every item with both.
+"""Derived ratios a question asks for (price per Wh, per km...), and a unit that fits each metric.
 
 It runs INSIDE the code-interpreter sandbox, shipped into the work dir beside
 ``analysis_runtime.py`` (the entry module), so it imports only the standard library, pandas,
@@ -13,6 +13,14 @@ import pandas as pd
 from analysis_metrics import Ratio, concept_of_key, slug
 from analysis_units import CANONICAL, convert
 
+#: Units a metric of a dimension may be shown in, smallest first (the canonical one among them).
+LADDERS = {
+    "length": ["mm", "cm", "m", "km"],
+    "mass": ["g", "kg", "t"],
+    "energy": ["Wh", "kWh", "MWh"],
+    "power": ["W", "kW", "MW"],
+    "volume": ["mL", "L"],
+}
 #: The display unit of a metric -> its dimension (the units ``normalise`` writes).
 _DIMENSION_OF_UNIT = {unit: dimension for dimension, unit in CANONICAL.items()}
 _PRICES = ("price_usd_month", "price_usd")
@@ -81,3 +89,31 @@ def add_question_ratios(
     out = pd.concat(frames, ignore_index=True)
     out.attrs = dict(df.attrs)
     return out
+
+
+def fit_units(df: pd.DataFrame) -> pd.DataFrame:
+    """Show each physical metric in the largest unit of its ladder its median reaches 1 in.
+
+    A wheel of 0.0007 km reads as 69.85 cm, a car battery of 75,000 Wh as 75 kWh; a range
+    of 120 km stays in km. The metric key's unit follows ("wheel_size_cm").
+    """
+    if df.empty:
+        return df
+    df = df.copy()
+    for metric in list(dict.fromkeys(df["metric"].tolist())):
+        rows = df["metric"] == metric
+        unit = str(df.loc[rows, "unit"].iloc[0])
+        ladder = LADDERS.get(metric_dimension(unit), [])
+        suffix = "_" + slug(unit)
+        base, sep, site = str(metric).partition("__")
+        if unit not in ladder or not base.endswith(suffix):
+            continue
+        median = float(df.loc[rows, "value"].median())
+        fits = [u for u in ladder if abs(convert(median, unit, u)) >= 1] or ladder[:1]
+        best = fits[-1]
+        if best == unit:
+            continue
+        df.loc[rows, "value"] = [convert(float(v), unit, best) for v in df.loc[rows, "value"]]
+        df.loc[rows, "unit"] = best
+        df.loc[rows, "metric"] = base.removesuffix(suffix) + "_" + slug(best) + sep + site
+    return df

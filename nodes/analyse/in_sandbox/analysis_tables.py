@@ -32,7 +32,7 @@ from analysis_quantities import (
     normalise,
     parse_quantity,
 )
-from analysis_ratios import add_question_ratios
+from analysis_ratios import add_question_ratios, fit_units
 
 #: A column is numeric when at least this share of its non-empty cells parse to one kind.
 MAJORITY = 0.6
@@ -340,6 +340,7 @@ def build_comparison(
         rows.extend(table_rows)
     df = add_price_per_gb(pd.DataFrame(rows, columns=COLUMNS).astype({"value": "float64"}))
     df = add_question_ratios(df, question_ratios(question) if question else [], COLUMNS)
+    df = fit_units(df)
     # Group rows by metric (first-seen order) so the CSV and markdown read metric by metric.
     order = {m: i for i, m in enumerate(dict.fromkeys(df["metric"].tolist()))}
     df = df.sort_values("metric", key=lambda s: s.map(order), kind="stable")

@@ -62,7 +62,7 @@ CANONICAL: dict[str, str] = {
     "charge": "Ah",
 }
 #: pint spellings of the canonical units above (display form -> parseable form).
-_PINT_NAME = {"N·m": "N*m", "m²": "m**2", "°C": "degC"}
+_PINT_NAME = {"N·m": "N*m", "m²": "m**2", "°C": "degC", "t": "metric_ton"}
 
 _DIMENSIONS: dict[tuple[tuple[str, float], ...], str] = {
     (("[length]", 2.0), ("[mass]", 1.0), ("[time]", -2.0)): "energy",
