@@ -117,7 +117,6 @@ CONCEPTS = (
         "Most volume",
     ),
 )
-_BY_KEY = {c.key: c for c in CONCEPTS}
 
 # Words that qualify a header without changing what it names ("Max range", "Included storage").
 _NEUTRAL = _words(
@@ -188,11 +187,6 @@ def concept_of_key(key: str) -> Concept | None:
         if base == concept.key or base.startswith(concept.key + "_"):
             return concept
     return None
-
-
-def concept(key: str) -> Concept | None:
-    """A concept by its key."""
-    return _BY_KEY.get(key)
 
 
 def question_rank(question: str, metric: str, labels: list[str]) -> int:
