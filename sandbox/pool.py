@@ -23,7 +23,8 @@ from typing import Self
 from sandbox.interpreter import CodeSession, SandboxLimits, _ProcessSession
 from sandbox.tier_choice import resolve_tier
 
-DEFAULT_PRELOAD = ("pandas", "matplotlib.pyplot")
+# pint: the analyst reads physical units with it (a gVisor snapshot holds it imported).
+DEFAULT_PRELOAD = ("pandas", "matplotlib.pyplot", "pint")
 
 
 class SessionPool:

@@ -79,7 +79,7 @@ async def _session(ctx: Context, limits: SandboxLimits) -> AsyncIterator[CodeSes
             yield session
     else:
         # Preloaded like the pool's: a gVisor session then restores a snapshot that already
-        # imported pandas and matplotlib instead of importing them through the sentry.
+        # imported pandas, matplotlib and pint instead of importing them through the sentry.
         async with open_session(ctx.sandbox_tier, limits, preload=DEFAULT_PRELOAD) as session:
             yield session
 

@@ -7,8 +7,8 @@ Prompts are `str.format` templates with named fields, rendered by the role's pol
 #: Fields: timeout (seconds), memory (MiB), untrusted_rules (`nodes.llm.fence.UNTRUSTED_RULES`).
 ANALYST_SYSTEM = """\
 You are the analyst of a web research run. You write one Python 3 script; a code interpreter \
-runs it in an isolated sandbox with no network and no way to install packages. pandas, numpy \
-and matplotlib (Agg backend) are available. The script has {timeout:g} seconds and \
+runs it in an isolated sandbox with no network and no way to install packages. pandas, numpy, \
+matplotlib (Agg backend) and pint (physical units) are available. The script has {timeout:g} seconds and \
 {memory} MiB of memory.
 
 The working directory holds:
@@ -19,9 +19,10 @@ Every cell is the text shown on a web page ("$12.50/mo", "2 TB", "—"): read th
 dtype=str and parse numbers yourself. Headers differ between sites.
 - analysis_runtime.py, an optional helper: `from analysis_runtime import parse_quantity`; \
 parse_quantity(cell) returns None or an object with .value (float), .kind ("money", \
-"storage", "duration", "percent", "count" or "rate"), .unit, .currency and .period \
-("month", "year", "hour", "day" or None); it reads "$9.99/mo" as 9.99 USD per month and \
-"2 TB" as 2 TB, as written (convert units yourself).
+"storage", "duration", "percent", "count", "rate" or "measure": any physical unit), .unit, \
+.currency, .period ("month", "year", "hour", "day" or None) and .dimension ("energy", \
+"length", "mass"... for a measure); it reads "$9.99/mo" as 9.99 USD per month, "2 TB" as \
+2 TB and "75 mi" as 75 mile (pint's unit name), as written (convert units yourself).
 
 The script must:
 1. read manifest.json and loop over its tables (never hard-code values from the preview);

@@ -131,7 +131,9 @@ def test_normalise_unknown_currency_is_none() -> None:
         ("Capacity", ["512 GiB", "1,024 GiB", "10 GB"], "storage_gb"),
         ("Included storage", ["0.5 TB", "2 TB"], "storage_gb"),
         ("Storage (TB)", ["1", "2", "—"], "storage_gb"),
-        ("Egress", ["$0.09/GB", "$0.05/GB"], "rate_usd_per_gb"),
+        # A price per unit is named by what it prices: egress stays apart from a plain rate.
+        ("Egress", ["$0.09/GB", "$0.05/GB"], "egress_usd_per_gb"),
+        ("Price", ["$0.09/GB", "$0.05/GB"], "rate_usd_per_gb"),
         ("Plan", ["Basic", "Plus", "Pro"], None),
         ("Tier", ["Start", "Team", "Free"], None),
         ("Package", ["Solo", "Family 2", "Duo"], None),
@@ -389,7 +391,7 @@ def test_run_end_to_end_in_isolated_process(tmp_path: Path) -> None:
     assert csv_text.splitlines()[0] == "site,item,metric,label,value,unit,raw,source_url"
 
 
-def test_runtime_imports_only_stdlib_pandas_numpy_matplotlib() -> None:
+def test_runtime_imports_only_stdlib_pandas_numpy_matplotlib_pint() -> None:
     files = runtime_files()
     assert "analysis_runtime.py" in files  # the entry module the driver imports
     siblings = {name.removesuffix(".py") for name in files}
@@ -401,9 +403,10 @@ def test_runtime_imports_only_stdlib_pandas_numpy_matplotlib() -> None:
             elif isinstance(node, ast.ImportFrom):
                 assert node.level == 0, "relative imports cannot work in the sandbox"
                 roots.add((node.module or "").split(".")[0])
-    allowed = set(sys.stdlib_module_names) | {"pandas", "numpy", "matplotlib"} | siblings
+    third_party = {"pandas", "numpy", "matplotlib", "pint"}
+    allowed = set(sys.stdlib_module_names) | third_party | siblings
     assert roots - allowed == set()
-    assert not siblings & (set(sys.stdlib_module_names) | {"pandas", "numpy", "matplotlib"})
+    assert not siblings & (set(sys.stdlib_module_names) | third_party)
 
 
 @pytest.mark.parametrize("bad", ["", "a\x00b"])

@@ -3,17 +3,27 @@
 It runs INSIDE the code-interpreter sandbox, shipped into the work dir beside
 ``analysis_runtime.py`` (the entry module), so it imports only the standard library, pandas,
 numpy, matplotlib and its sibling modules, never the Flotilla project.
+
+Every chart explains itself: a title naming the metric and its unit ("Range (km)",
+"Monthly price (EUR, GBP → USD/month)"), an axis label with the unit, every bar labelled
+with its value, and one colour per site kept across all charts (``site_colours``, also in
+the summary for whoever draws more). A metric with fewer than two values gets no chart;
+its highlight says so instead.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import pandas as pd
+from analysis_metrics import concept_of_key, question_rank
+from analysis_quantities import find_currency
 from analysis_tables import (
     PRICE_METRIC,
     PRICE_PER_GB_METRIC,
@@ -25,27 +35,109 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 MARKDOWN_MAX_ROWS = 40
+#: A chart compares: it needs at least this many values of one metric.
+MIN_CHART_VALUES = 2
+#: Site colours, in the order of the sorted site names (colour-blind-safe first).
+PALETTE = [
+    "#4C72B0",
+    "#DD8452",
+    "#55A868",
+    "#C44E52",
+    "#8172B3",
+    "#937860",
+    "#DA8BC3",
+    "#8C8C8C",
+    "#CCB974",
+    "#64B5CD",
+]
 
 
-# --------------------------------------------------------------------------- charts
+# --------------------------------------------------------------------------- metric names
 
 _TITLES = {
     PRICE_METRIC: "Monthly price",
-    "price_usd": "Price (no billing period stated)",
+    "price_usd": "Price",
     PRICE_PER_GB_METRIC: "Price per GB-month",
     STORAGE_METRIC: "Included storage",
     # A data volume per period is an allowance (transfer, egress, downloads), not storage.
     "storage_gb_per_month": "Monthly data allowance",
+    "data_transfer_gb_month": "Monthly data transfer",
     "duration_s": "Duration",
     "percent": "Percentage",
 }
 
 
-def metric_title(metric: str) -> str:
-    """A human title for a metric key ("price_usd_month" -> "Monthly price")."""
+def metric_title(metric: str, labels: list[str] | None = None) -> str:
+    """A human title for a metric key ("price_usd_month" -> "Monthly price").
+
+    `labels` (the column headers it came from) name a metric no concept names.
+    """
     base, _, column = metric.partition("__")
-    title = _TITLES.get(base) or base.replace("_", " ").capitalize()
+    concept = concept_of_key(base)
+    per = re.fullmatch(r"price_per_(\w+?)_usd(_month)?", base)
+    if base in _TITLES:
+        title = _TITLES[base]
+    elif per and base != PRICE_PER_GB_METRIC:
+        title = f"{'Monthly price' if per.group(2) else 'Price'} per {per.group(1)}"
+    elif concept is not None:
+        title = concept.title
+    elif labels:
+        title = re.sub(r"\s*[(\[].*?[)\]]", "", labels[0]).strip() or labels[0]
+    else:
+        title = base.replace("_", " ").capitalize()
     return f"{title} ({column.replace('_', ' ')})" if column else title
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How one metric is named: title, unit (with the currencies converted), extremes."""
+
+    metric: str
+    title: str
+    unit: str
+    low: str
+    high: str
+    ref: str
+
+    @property
+    def heading(self) -> str:
+        """Title with its unit: "Battery capacity (Wh)", "Price (EUR → USD)"."""
+        return f"{self.title} ({self.unit})" if self.unit else self.title
+
+
+def metric_info(metric: str, sub: pd.DataFrame) -> MetricInfo:
+    """Name a metric from its key and its rows (headers, units, raw cells)."""
+    labels = [str(h) for h in dict.fromkeys(sub["label"].tolist())]
+    unit = str(sub["unit"].iloc[0]) if len(sub) else ""
+    base = metric.partition("__")[0]
+    per = re.fullmatch(r"price_per_(\w+?)_usd(_month)?", base)
+    per_unit = unit.removeprefix("USD/").removesuffix("/month") if per else ""
+    if per and per_unit and base != PRICE_PER_GB_METRIC:  # the unit as the question wrote it
+        title = f"{'Monthly price' if per.group(2) else 'Price'} per {per_unit}"
+    else:
+        title = metric_title(metric, labels)
+    if unit.startswith("USD"):
+        found = {find_currency(str(raw))[0] for raw in sub["raw"].tolist()}
+        others = sorted(c for c in found if c and c != "USD")
+        unit = f"{', '.join(others)} → {unit}" if others else unit
+    concept = concept_of_key(base)
+    if base in _EXTREMES:
+        low, high, ref = _EXTREMES[base]
+    elif per:
+        per_unit = per_unit or per.group(1)
+        low, high, ref = (
+            f"Cheapest per {per_unit}",
+            f"Most expensive per {per_unit}",
+            ("the cheapest"),
+        )
+    elif concept is not None and not base.startswith("price_"):
+        low, high, ref = concept.low, concept.high, f"the {concept.low.lower()}"
+    else:
+        low, high, ref = f"Lowest {title}", f"Highest {title}", "lowest"
+    return MetricInfo(metric, title, unit, low, high, ref)
+
+
+# --------------------------------------------------------------------------- charts
 
 
 def format_value(value: float) -> str:
@@ -59,64 +151,63 @@ def format_value(value: float) -> str:
     return f"{value:.3g}"
 
 
-def draw_charts(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
-    """One horizontal bar chart per metric, ``<out_dir>/charts/<metric>.png``.
+def site_colours(df: pd.DataFrame) -> dict[str, str]:
+    """One colour per site, by sorted site name: the same in every chart of a comparison."""
+    sites = sorted(df["site"].unique().tolist()) if not df.empty else []
+    return {str(site): PALETTE[i % len(PALETTE)] for i, site in enumerate(sites)}
 
-    Bars are items sorted by value and coloured by site; the axis names the normalised
-    unit. A "price per GB" chart is drawn too when some item has both price and storage.
+
+def chart_metrics(df: pd.DataFrame) -> list[str]:
+    """The metrics that get a chart: those with at least two values to compare."""
+    counts = df[df["value"].notna()].groupby("metric", sort=False).size()
+    return [str(m) for m, n in counts.items() if n >= MIN_CHART_VALUES]
+
+
+def draw_charts(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """One horizontal bar chart per comparable metric, ``<out_dir>/charts/<metric>.png``.
+
+    Bars are items sorted by value and coloured by site; the title and the axis name the
+    metric and its unit, and each bar carries its value. A "price per GB" chart is drawn
+    too when some item has both price and storage. Metrics with one value get none.
     """
     df = add_price_per_gb(df)
     charts_dir = Path(out_dir) / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
-    sites = sorted(df["site"].unique().tolist()) if not df.empty else []
-    palette = [
-        "#4C72B0",
-        "#DD8452",
-        "#55A868",
-        "#C44E52",
-        "#8172B3",
-        "#937860",
-        "#DA8BC3",
-        "#8C8C8C",
-        "#CCB974",
-        "#64B5CD",
-    ]
-    colours = {site: palette[i % len(palette)] for i, site in enumerate(sites)}
+    colours = site_colours(df)
     paths: list[Path] = []
-    for metric in list(dict.fromkeys(df["metric"].tolist())):
+    for metric in chart_metrics(df):
         sub = df[(df["metric"] == metric) & df["value"].notna()].sort_values("value", kind="stable")
-        if sub.empty:
-            continue
         path = charts_dir / f"{slug(metric) if '__' not in metric else metric}.png"
-        _bar_chart(sub, metric, colours, path)
+        _bar_chart(sub, metric_info(metric, sub), colours, path)
         paths.append(path)
     return paths
 
 
-def _bar_chart(sub: pd.DataFrame, metric: str, colours: dict[str, str], path: Path) -> None:
+def _bar_chart(sub: pd.DataFrame, info: MetricInfo, colours: dict[str, str], path: Path) -> None:
     """Draw and save one metric's bar chart (Agg canvas, no pyplot state to leak)."""
     items = [str(i) for i in sub["item"].tolist()]
     sites = [str(s) for s in sub["site"].tolist()]
     values = [float(v) for v in sub["value"].tolist()]
     unique = len(set(items)) == len(items)
     labels = items if unique else [f"{i} ({s})" for i, s in zip(items, sites, strict=True)]
-    unit = str(sub["unit"].iloc[0])
-    fig = Figure(figsize=(8, max(3.0, 0.45 * len(items) + 1.6)), layout="constrained")
+    labels = [label if len(label) <= 40 else label[:39] + "…" for label in labels]
+    fig = Figure(figsize=(9, max(3.2, 0.5 * len(items) + 1.8)), layout="constrained")
     ax = fig.add_subplot()
     bars = ax.barh(range(len(items)), values, color=[colours[s] for s in sites])
-    ax.set_yticks(range(len(items)), labels)
-    ax.bar_label(bars, labels=[format_value(v) for v in values], padding=3, fontsize=8)
-    ax.set_xlabel(unit)
-    ax.margins(x=0.15)
+    ax.set_yticks(range(len(items)), labels, fontsize=10)
+    ax.bar_label(bars, labels=[format_value(v) for v in values], padding=3, fontsize=10)
+    ax.set_xlabel(info.heading, fontsize=10)
+    ax.margins(x=0.18)
     headers = ", ".join(dict.fromkeys(str(h) for h in sub["label"].tolist()))
-    ax.set_title(f"{metric_title(metric)} [{unit}]\ncolumns: {headers}", fontsize=10)
+    fig.suptitle(info.heading, fontsize=13, fontweight="bold")
+    ax.set_title(f"from the columns: {headers}", fontsize=9, color="#555555")
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
-    present = list(dict.fromkeys(sites))
+    present = [site for site in colours if site in set(sites)]  # one legend order everywhere
     ax.legend(
         handles=[Patch(color=colours[s], label=s) for s in present],
         title="site",
-        fontsize=8,
+        fontsize=9,
         loc="lower right",
     )
     with warnings.catch_warnings():
@@ -130,36 +221,43 @@ def _bar_chart(sub: pd.DataFrame, metric: str, colours: dict[str, str], path: Pa
 
 _EXTREMES = {
     PRICE_METRIC: ("Cheapest monthly price", "Most expensive monthly price", "the cheapest"),
-    "price_usd": ("Lowest price", "Highest price", "the lowest"),
+    "price_usd": ("Cheapest price", "Most expensive price", "the cheapest"),
     PRICE_PER_GB_METRIC: ("Best price per GB", "Worst price per GB", "the best"),
+    STORAGE_METRIC: ("Least storage", "Most storage", "the least"),
 }
 
 
-def highlights(df: pd.DataFrame) -> list[str]:
-    """Short computed comparisons: lowest and highest value per metric, with site and raw."""
+def highlights(df: pd.DataFrame, question: str = "") -> list[str]:
+    """Short computed comparisons: the extremes of each metric, in its own words.
+
+    "Cheapest monthly price", "Longest range", "Lightest"..., each with site and raw cell;
+    a metric with one value says that it has no chart. The metrics `question` asks about
+    come first: a ratio it asks for ("cheapest per Wh"), then those it names.
+    """
     lines: list[str] = []
     if df.empty:
         return lines
-    for metric in list(dict.fromkeys(df["metric"].tolist())):
+    metrics = list(dict.fromkeys(df["metric"].tolist()))
+    if question:
+        labels = df.groupby("metric", sort=False)["label"].agg(lambda s: list(dict.fromkeys(s)))
+        metrics.sort(key=lambda m: question_rank(question, m, [str(x) for x in labels[m]]))
+    for metric in metrics:
         sub = df[(df["metric"] == metric) & df["value"].notna()].reset_index(drop=True)
         if sub.empty:
             continue
         lo = cast(dict[str, Any], sub.loc[int(sub["value"].idxmin())].to_dict())
         hi = cast(dict[str, Any], sub.loc[int(sub["value"].idxmax())].to_dict())
-        title = metric_title(metric)
-        low, high, ref = _EXTREMES.get(metric, (f"Lowest {title}", f"Highest {title}", "lowest"))
-        if metric == STORAGE_METRIC:
-            low, high, ref = "Least storage", "Most storage", "the least"
-        if len(sub) == 1:
-            lines.append(f"{title}: {_describe(lo)} (only one value)")
+        info = metric_info(metric, sub)
+        if len(sub) < MIN_CHART_VALUES:
+            lines.append(f"{info.heading}: {_describe(lo)} (only one value: no chart)")
             continue
-        lines.append(f"{low}: {_describe(lo)}{_ties(sub, lo)}")
+        lines.append(f"{info.low}: {_describe(lo)}{_ties(sub, lo)}")
         if metric == PRICE_PER_GB_METRIC and lo["value"] == 0 and (sub["value"] > 0).any():
             paid = sub[sub["value"] > 0].reset_index(drop=True)
             best = cast(dict[str, Any], paid.loc[int(paid["value"].idxmin())].to_dict())
             lines.append(f"Best paid price per GB: {_describe(best)}{_ties(paid, best)}")
-        ratio = f" — {hi['value'] / lo['value']:.1f}× {ref}" if lo["value"] > 0 else ""
-        lines.append(f"{high}: {_describe(hi)}{ratio}{_ties(sub, hi)}")
+        ratio = f" — {hi['value'] / lo['value']:.1f}× {info.ref}" if lo["value"] > 0 else ""
+        lines.append(f"{info.high}: {_describe(hi)}{ratio}{_ties(sub, hi)}")
     return lines
 
 

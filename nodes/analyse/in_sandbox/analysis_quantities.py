@@ -1,8 +1,8 @@
-"""Parse table cells into quantities and normalise them: money, storage, durations.
+"""Parse table cells into quantities and normalise them: money, data sizes, any physical unit.
 
 It runs INSIDE the code-interpreter sandbox, shipped into the work dir beside
 ``analysis_runtime.py`` (the entry module), so it imports only the standard library, pandas,
-numpy, matplotlib and its sibling modules, never the Flotilla project.
+numpy, matplotlib, pint and its sibling modules, never the Flotilla project.
 
 Parsing decisions worth knowing:
 
@@ -16,6 +16,10 @@ Parsing decisions worth knowing:
   "7,50" is seven and a half. A single dot is always a decimal point ("1.024" is 1.024).
 * KB/MB/GB/TB/PB are decimal (1 TB = 1000 GB); KiB/MiB/GiB/TiB/PiB are binary
   (1 GiB = 1.073741824 GB). Bits ("Gbps") are not storage.
+* Any other physical unit (energy, distance, mass, power, speed, volume...) is read by pint
+  (``analysis_units``): "0.625 kWh", "up to 120 km", "75 mi", "23.5 kg" are kind "measure"
+  with the unit's dimension; ``normalise`` converts them to the dimension's display unit
+  (Wh, km, kg, W, km/h, L...). A range ("60-80 km", "60 to 80 km") reads as its upper bound.
 * "¥" is read as JPY. Money per something that is not a period ("$0.09/GB",
   "$8 per user / month") is kind "rate": USD per one unit of that thing.
 """
@@ -27,7 +31,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-Kind = Literal["money", "storage", "duration", "percent", "count", "rate"]
+from analysis_units import canonical, convert, find_unit, parse_unit
+
+Kind = Literal["money", "storage", "duration", "percent", "count", "rate", "measure"]
 Period = Literal["month", "year", "hour", "day"]
 
 #: Fixed reference rates, USD per one unit of the currency (approximate 2024 averages,
@@ -91,7 +97,9 @@ class Quantity:
 
     ``unit`` is the currency code for money, the byte unit for storage ("GB", "GiB"),
     the canonical duration unit ("ms", "s", "min", "h", "day"), "%" for percent, the
-    noun for counts ("users", or "" when bare) and the per-what unit for rates ("GB").
+    noun for counts ("users", or "" when bare), the per-what unit for rates ("GB") and
+    pint's unit name for measures ("kilowatt_hour"). ``dimension`` names what a measure
+    measures ("energy", "length"); it is "" for the other kinds.
     """
 
     value: float
@@ -99,6 +107,7 @@ class Quantity:
     unit: str
     currency: str | None = None
     period: Period | None = None
+    dimension: str = ""
 
 
 # --------------------------------------------------------------------------- parsing
@@ -212,6 +221,8 @@ _COUNT_PREFIX_RE = re.compile(
     re.I,
 )
 _FREE_RE = re.compile(r"^\s*free\b", re.I)
+# The rest of a range after its first number: "-80 km", " to 80 km".
+_RANGE_RE = re.compile(r"\s*(?:-|–|—|to)\s*(?P<num>\d+(?:[.,]\d+)?)(?![\d])", re.I)
 
 
 def is_placeholder(cell: str) -> bool:
@@ -350,6 +361,9 @@ def parse_quantity(cell: str) -> Quantity | None:
         return _parse_money(value, currency, rest)
     if len(before.split()) > 4:
         return None
+    upper = _RANGE_RE.match(rest)
+    if upper and not match.group("mult"):  # a range: its upper bound ("up to")
+        value, rest = max(value, _to_float(upper.group("num"))), rest[upper.end() :]
     if _PERCENT_RE.match(rest):
         return Quantity(value, "percent", "%", None, find_period(rest))
     storage = _STORAGE_RE.match(rest)
@@ -359,6 +373,10 @@ def parse_quantity(cell: str) -> Quantity | None:
     duration = _DURATION_RE.match(rest)
     if duration:
         return Quantity(value, "duration", _duration_unit(duration.group("u")), None, None)
+    measure = find_unit(rest) if _COUNT_PREFIX_RE.match(before) else None
+    if measure is not None:
+        unit = measure[0]
+        return Quantity(value, "measure", unit.name, None, None, unit.dimension)
     count = _COUNT_RE.match(rest)
     if count and _COUNT_PREFIX_RE.match(before):
         noun = (count.group("noun") or "").strip().lower()
@@ -400,4 +418,36 @@ def normalise(q: Quantity, fx_to_usd: Mapping[str, float] | None = None) -> Quan
         return replace(q, value=value * (PER_MONTH[q.period] if q.period else 1.0), unit="GB" + per)
     if q.kind == "duration":
         return replace(q, value=q.value * SECONDS_PER_UNIT.get(q.unit, 1.0), unit="s")
+    if q.kind == "measure":
+        return normalise_measure(q)
     return q
+
+
+def normalise_measure(q: Quantity) -> Quantity | None:
+    """A measure in its dimension's display unit (a time becomes a duration in seconds).
+
+    A dimension without a display unit keeps its unit; a failed conversion gives None.
+    """
+    target = canonical(q.dimension)
+    if target is None:
+        return q
+    try:
+        value = convert(q.value, q.unit, target)
+    except Exception:  # pint's errors vary by version; an unconvertible cell is no value
+        return None
+    if q.dimension == "time":
+        return Quantity(value, "duration", "s", None, None, "time")
+    return replace(q, value=value, unit=target)
+
+
+def header_unit(header: str) -> tuple[str, str] | None:
+    """The physical unit a header names in brackets or after "in" ("Range (km)": km).
+
+    Returns (pint unit name, dimension), or None when the header names none.
+    """
+    for text in re.findall(r"\(([^()]{1,20})\)|\[([^\[\]]{1,20})\]|\bin\s+(\S{1,12})$", header):
+        spelled = next((t for t in text if t), "").strip()
+        unit = parse_unit(spelled) if spelled and not _STORAGE_RE.fullmatch(spelled) else None
+        if unit is not None:
+            return unit.name, unit.dimension
+    return None

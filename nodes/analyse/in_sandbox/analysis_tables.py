@@ -2,7 +2,7 @@
 
 It runs INSIDE the code-interpreter sandbox, shipped into the work dir beside
 ``analysis_runtime.py`` (the entry module), so it imports only the standard library, pandas,
-numpy, matplotlib and its sibling modules, never the Flotilla project.
+numpy, matplotlib, pint and its sibling modules, never the Flotilla project.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from analysis_metrics import metric_base, question_ratios, slug
 from analysis_quantities import (
     FX_TO_USD,
     GB_PER_UNIT,
@@ -26,10 +27,12 @@ from analysis_quantities import (
     Quantity,
     find_currency,
     find_period,
+    header_unit,
     is_placeholder,
     normalise,
     parse_quantity,
 )
+from analysis_ratios import add_question_ratios, fit_units
 
 #: A column is numeric when at least this share of its non-empty cells parse to one kind.
 MAJORITY = 0.6
@@ -69,26 +72,32 @@ class _Column:
     period: Period | None
 
 
-def slug(text: str) -> str:
-    """Lower-case identifier text for metric keys and file names."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "value"
-
-
 def metric_key(nq: Quantity, header: str = "") -> str:
-    """The metric key of a normalised quantity, e.g. "price_usd_month", "storage_gb"."""
+    """The metric key of a normalised quantity under `header`: what it names, with its unit.
+
+    "price_usd_month", "storage_gb", "battery_capacity_wh", "range_km", "object_size_gb"...
+    Columns join across sites only on equal keys, so on the same words (or one concept) and
+    the same dimension. A key ending in "__" names nothing: the caller adds the site.
+    """
     month = "_month" if nq.period else ""
+    base = metric_base(header, nq.kind, nq.dimension)
     if nq.kind == "money":
-        return "price_usd" + month
+        return f"{base if base not in ('', 'price') else 'price'}_usd{month}"
     if nq.kind == "rate":
         per = nq.unit.removeprefix("USD/").removesuffix("/month")
-        return f"rate_usd_per_{slug(per)}{month}"
+        return f"{base if base not in ('', 'price') else 'rate'}_usd_per_{slug(per)}{month}"
     if nq.kind == "storage":
-        return "storage_gb" + ("_per_month" if nq.period else "")
-    if nq.kind == "duration":
-        return "duration_s"
-    if nq.kind == "percent":
-        return "percent" + ("_per_month" if nq.period else "")
-    return "count_" + slug(nq.unit or header)
+        if base == "data_transfer":
+            return "data_transfer_gb" + month
+        return f"{base if base else 'storage'}_gb" + ("_per_month" if nq.period else "")
+    if nq.kind == "count":
+        return "count_" + slug(nq.unit or header)
+    unit = "pct" if nq.kind == "percent" else slug(nq.unit)
+    if nq.kind == "percent" and not base:
+        return "percent" + ("_per_month" if nq.period else "") + "__"
+    if nq.kind == "duration" and not base:
+        return "duration_s__"
+    return f"{base or nq.dimension}_{unit}" + ("" if base else "__")
 
 
 def _header_hint(header: str, q: Quantity) -> Quantity:
@@ -108,6 +117,9 @@ def _header_hint(header: str, q: Quantity) -> Quantity:
         return Quantity(q.value, "storage", unit.group(1), None, None)
     if "%" in header or re.search(r"\bpercent\b", header, re.I):
         return Quantity(q.value, "percent", "%", None, None)
+    named = header_unit(header)
+    if named is not None:
+        return Quantity(q.value, "measure", named[0], None, None, named[1])
     return q
 
 
@@ -137,7 +149,9 @@ def _read_cells(
     period = periods.most_common(1)[0][0] if periods else None
     fixed = [_adopt_period(q, kind, period) for q in normalised]
     keys = Counter(metric_key(q, header) for q in fixed if q is not None and q.kind == kind)
-    key = keys.most_common(1)[0][0]
+    key, n_key = keys.most_common(1)[0]
+    if n_key / len(non_empty) < MAJORITY:  # e.g. a spec column: kWh, then km, then kg
+        return None, normalised
     sample = next(q for q in fixed if q is not None and metric_key(q, header) == key)
     column = _Column(key, sample.kind, sample.unit, sample.period)
     return column, [q if q is not None and metric_key(q, header) == key else None for q in fixed]
@@ -235,7 +249,11 @@ def _frame_rows(
                 label_col = header
                 label_cells = cells
             continue
-        key = column.key if column.key not in seen else f"{column.key}__{slug(header)}"
+        key = column.key
+        if key.endswith("__"):  # a header that names nothing: this site's own metric
+            key += slug(table.site)
+        elif key in seen:
+            key = f"{key}__{slug(header)}"
         seen.add(key)
         columns.append((header, replace(column, key=key), values))
     rows: list[dict[str, Any]] = []
@@ -277,23 +295,34 @@ def build_comparison(
     *,
     fx_to_usd: Mapping[str, float] | None = None,
     warnings_out: list[str] | None = None,
+    question: str = "",
 ) -> pd.DataFrame:
     """One long table comparing every numeric column of every table.
 
     Columns: site, item (the label cell), metric (e.g. "price_usd_month"), label (the
     original header), value (normalised float), unit (normalised unit text), raw (the cell
-    as shown), source_url. Columns join across sites by metric key whatever their headers.
-    A derived "price_per_gb_usd_month" row is added for every item with both a monthly
-    price and storage. Problems (unreadable tables, tables without numbers) become warning
-    strings, appended to `warnings_out` and stored in ``df.attrs["warnings"]``.
+    as shown), source_url. Columns join across sites on equal metric keys: the same header
+    words (or concept) and the same dimension.
+    A table identical to one already read for the same site is read once. A derived
+    "price_per_gb_usd_month" row is added for every item with both a monthly
+    price and storage, and a "price per <unit>" row where `question` asks for one ("price
+    per Wh"). Problems (unreadable tables, tables without numbers) become warning strings,
+    appended to `warnings_out` and stored in ``df.attrs["warnings"]``.
     """
     fx = fx_to_usd or FX_TO_USD
     sink: list[str] = []
     rows: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
     for table in tables:
         frame = _read_table(table, sink)
         if frame is None:
             continue
+        # The same table met twice on one site (a page reached again by another link)
+        # counts once: its rows would otherwise tie with themselves.
+        content = (table.site, frame.to_csv(index=False))
+        if content in seen:
+            continue
+        seen.add(content)
         table_rows = _frame_rows(frame, table, fx)
         flipped = _transposed(frame) if not table_rows else None
         if flipped is not None:
@@ -310,6 +339,8 @@ def build_comparison(
             )
         rows.extend(table_rows)
     df = add_price_per_gb(pd.DataFrame(rows, columns=COLUMNS).astype({"value": "float64"}))
+    df = add_question_ratios(df, question_ratios(question) if question else [], COLUMNS)
+    df = fit_units(df)
     # Group rows by metric (first-seen order) so the CSV and markdown read metric by metric.
     order = {m: i for i, m in enumerate(dict.fromkeys(df["metric"].tolist()))}
     df = df.sort_values("metric", key=lambda s: s.map(order), kind="stable")
