@@ -1,0 +1,1 @@
+"""Flotilla on Amazon Bedrock AgentCore Runtime: the graph behind its HTTP contract."""
