@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup demo test test-fast lint format dev bench archmap clean
+.PHONY: help setup setup-local-model demo test test-fast lint format dev bench archmap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 setup: ## install Debian packages (chromium, bubblewrap, runsc) and the .venv
 	@scripts/setup.sh
+
+setup-local-model: setup ## the embedded local model for --model local (xllamacpp + a 1.1 GB GGUF, hash-checked)
+	@scripts/setup-local-model.sh
 
 demo: setup ## research the bundled demo sites (embedded Redis, offline brain)
 	$(BIN)/flotilla demo

@@ -57,7 +57,13 @@ def parse_text_call(text: str, names: Sequence[str]) -> ToolCall | None:
     try:
         data = json.loads(body)
     except ValueError:
-        return None
+        # Qwen2.5-Coder-1.5B wrote `{{"name": ..., "arguments": {...}}}`: one brace pair too many.
+        if not (body.startswith("{{") and body.endswith("}}")):
+            return None
+        try:
+            data = json.loads(body[1:-1])
+        except ValueError:
+            return None
     if isinstance(data, list):
         if len(data) != 1:
             return None
@@ -114,7 +120,16 @@ def argument_error(call: ToolCall, tools: Sequence[BaseTool]) -> str:
             f"{'.'.join(str(p) for p in err['loc']) or '(arguments)'}: {err['msg']}"
             for err in exc.errors()
         )
-        fields = ", ".join(schema.model_fields) or "no arguments"
-        message = f"invalid arguments for {call['name']}: {problems}. It takes: {fields}."
+        fields = "; ".join(
+            f"{name} ({'required' if info.is_required() else 'optional'}"
+            f"{': ' + info.description if info.description else ''})"
+            for name, info in schema.model_fields.items()
+        )
+        example = dict.fromkeys(schema.model_fields, "...")
+        shape = json.dumps({"name": call["name"], "arguments": example})
+        message = (
+            f"invalid arguments for {call['name']}: {problems}. It takes: {fields or 'nothing'}. "
+            f"Write the call as {shape}"
+        )
         return message[:ERROR_MAX_CHARS]
     return ""

@@ -56,8 +56,19 @@ NAMES = [t.name for t in TOOLS]
         '{"function": {"name": "navigate", "parameters": {"url": "http://127.0.0.1:8001/"}}}',
         '[{"name": "navigate", "args": {"url": "http://127.0.0.1:8001/"}}]',
         '{"navigate": {"url": "http://127.0.0.1:8001/"}}',
+        # Recorded: Qwen2.5-Coder-1.5B through llama.cpp, first turn of the smoke test.
+        '{{"name": "navigate", "arguments": {"url": "http://127.0.0.1:8001/"}}}',
     ],
-    ids=["bare", "fenced", "tagged", "string-args", "openai-shape", "one-item-list", "name-key"],
+    ids=[
+        "bare",
+        "fenced",
+        "tagged",
+        "string-args",
+        "openai-shape",
+        "one-item-list",
+        "name-key",
+        "recorded-double-braces",
+    ],
 )
 def test_text_that_is_exactly_one_call_becomes_that_call(text: str) -> None:
     call = parse_text_call(text, NAMES)
@@ -87,7 +98,10 @@ def test_anything_else_stays_text(text: str) -> None:
 
 def test_invalid_arguments_are_answered_with_the_validation_error() -> None:
     missing = argument_error({"name": "navigate", "args": {}, "id": "1"}, TOOLS)
-    assert missing == "invalid arguments for navigate: url: Field required. It takes: url."
+    assert missing == (
+        "invalid arguments for navigate: url: Field required. It takes: url (required: Absolute "
+        'URL.). Write the call as {"name": "navigate", "arguments": {"url": "..."}}'
+    )
     wrong = argument_error({"name": "navigate", "args": {"url": 3}, "id": "1"}, TOOLS)
     assert "url: Input should be a valid string" in wrong
     assert argument_error({"name": "navigate", "args": {"url": "/a"}, "id": "1"}, TOOLS) == ""
