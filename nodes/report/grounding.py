@@ -30,7 +30,7 @@ FILE_MAX_BYTES = 256_000
 _REL_TOL = 1e-6
 # Numbers as people write them: 1,299 · 1 299 · 7,50 · 30.5 · 2.50 — not digits inside words,
 # versions, identifiers or URLs.
-_NUMBER = re.compile(
+NUMBER = re.compile(
     r"(?<![\w./:#-])(?<!\d,)(\d{1,3}(?:\.\d{3})+,\d+|\d{1,3}(?:[,\u202f\u00a0' ]\d{3})+(?:[.,]\d+)?"
     r"|\d+(?:[.,]\d+)?)(?![\w-]|[.,]\d)"
 )
@@ -74,7 +74,7 @@ class Verdict:
 
 def values(text: str) -> list[float]:
     """Every value a number in `text` may mean (1,299 → 1299; 7,50 → 7.5; 1,500 → 1500 or 1.5)."""
-    return [value for match in _NUMBER.finditer(text) for value, _ in _readings(match.group(1))]
+    return [value for match in NUMBER.finditer(text) for value, _ in _readings(match.group(1))]
 
 
 def _readings(raw: str) -> list[tuple[float, int]]:
@@ -160,7 +160,7 @@ def unfounded(bullet: str, held: Material) -> list[str]:
         if _norm_url(link.rstrip(".,;:!?")) not in held.pages:
             missing.append(link)
     prose = _URL.sub(" ", _LINK_MD.sub("]", bullet))
-    for match in _NUMBER.finditer(prose):
+    for match in NUMBER.finditer(prose):
         if not _number_found(match.group(1), held.numbers):
             missing.append(match.group(1))
     for match in _NAME_WORD.finditer(prose):
