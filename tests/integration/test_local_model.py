@@ -13,14 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.tools import StructuredTool
-from pydantic import BaseModel, Field
 
 from graph.context import Context
 from nodes.llm import local_model
 from nodes.llm.toolcalls import argument_error, recover
 from nodes.llm.usage import Meter, RunBudget
 from nodes.plan.llm import plan_with_model
+from tests.unit.test_toolcalls import TOOLS
 
 pytestmark = [
     pytest.mark.slow,
@@ -34,29 +33,6 @@ pytestmark = [
 URL = "http://127.0.0.1:8001/"
 
 
-class _Navigate(BaseModel):
-    url: str = Field(description="Absolute URL of the page to load.")
-
-
-class _NoInput(BaseModel):
-    """No arguments."""
-
-
-async def _unused(**_: object) -> str:
-    return ""
-
-
-TOOLS = [
-    StructuredTool.from_function(
-        coroutine=_unused, name="navigate", args_schema=_Navigate, description="Load a page."
-    ),
-    StructuredTool.from_function(
-        coroutine=_unused,
-        name="read_text",
-        args_schema=_NoInput,
-        description="Read the current page's text.",
-    ),
-]
 SYSTEM = "You browse one web site with tools. Reply with exactly one tool call."
 
 

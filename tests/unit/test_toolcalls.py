@@ -34,12 +34,16 @@ async def _noop(**_: object) -> str:
     return "ok"
 
 
+# Also the tools the smoke test offers the real local model (tests/integration/test_local_model.py).
 TOOLS = [
     StructuredTool.from_function(
-        coroutine=_noop, name="navigate", args_schema=_Nav, description="go"
+        coroutine=_noop, name="navigate", args_schema=_Nav, description="Load a page."
     ),
     StructuredTool.from_function(
-        coroutine=_noop, name="read_text", args_schema=_NoArgs, description="read"
+        coroutine=_noop,
+        name="read_text",
+        args_schema=_NoArgs,
+        description="Read the current page's text.",
     ),
 ]
 NAMES = [t.name for t in TOOLS]
