@@ -133,6 +133,7 @@ async def run_once(brain: str, model: str, truth: dict[str, Any], tmp: Path) -> 
         phases=_phases(events),
         tool_calls=len(tools),
         tool_calls_repaired=sum(1 for e in tools if e.get("repaired")),
+        tool_calls_refused=sum(1 for e in tools if e.get("valid") is False),
         tokens={
             node: row_["input_tokens"] + row_["output_tokens"]
             for node, row_ in (result.output.get("token_usage") or {}).get("nodes", {}).items()
@@ -160,8 +161,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("pages read", "pages"),
         ("subagent statuses", lambda r: ", ".join(sorted(r["statuses"].values()))),
         (
-            "tool calls (repaired from text)",
-            lambda r: f"{r['tool_calls']} ({r['tool_calls_repaired']})",
+            "tool calls (repaired from text / refused)",
+            lambda r: f"{r['tool_calls']} ({r['tool_calls_repaired']} / {r['tool_calls_refused']})",
         ),
         ("asked-for values found (recall)", "recall"),
         ("numbers in key facts that are true", "fact_precision"),

@@ -168,6 +168,7 @@ class LlmBrain:
     async def _run(self, toolbox: Toolbox, call: ToolCall, *, repaired: bool) -> ToolMessage:
         """One tool call: arguments checked against the tool's schema first, then run."""
         self.calls.made += 1
+        problem = argument_error(call, toolbox.tools)
         self.progress(
             "tool",
             {
@@ -176,9 +177,9 @@ class LlmBrain:
                 "tokens": self.meter.record.total_tokens,
                 "calls": self.meter.record.calls,
                 "repaired": repaired,
+                "valid": not problem,
             },
         )
-        problem = argument_error(call, toolbox.tools)
         if problem:
             self.calls.refused += 1
             return ToolMessage(

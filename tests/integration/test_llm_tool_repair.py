@@ -59,12 +59,12 @@ async def test_calls_written_as_text_run_and_bad_arguments_get_the_error_back(
     assert [(f.text, f.source_url) for f in findings.key_facts] == [
         ("Standard: $12.50 per month", site.url)
     ]
-    tools = [(e["tool"], e["repaired"]) for e in events if e.get("state") == "tool"]
+    tools = [(e["tool"], e["repaired"], e["valid"]) for e in events if e.get("state") == "tool"]
     assert tools == [
-        ("navigate", False),
-        ("navigate", True),
-        ("read_text", True),
-        ("submit_findings", True),
+        ("navigate", False, False),
+        ("navigate", True, True),
+        ("read_text", True, True),
+        ("submit_findings", True, True),
     ]
     # Every call carried the browser's output bound.
     assert model.bounds == [OUTPUT_CEILINGS["browser"]] * 4
