@@ -34,7 +34,8 @@ OUTPUT_CEILINGS: dict[str, int] = {
     "report": 512,
 }
 DEFAULT_CEILING = 1_024
-# Below this many tokens left, no call starts (it could not say anything useful).
+# No call is bounded below this (room for one tool call): a budget with less left may be
+# overspent by at most this much before its check stops the next call.
 MIN_OUTPUT_TOKENS = 32
 # The fields chat-model classes take their output bound in.
 _LIMIT_FIELDS = ("max_tokens", "max_output_tokens", "num_predict", "max_new_tokens")

@@ -1,4 +1,4 @@
-"""Smoke test against the real local model: one structured plan, one tool call, one repair.
+"""Smoke test against the real local model: a plan, a tool call, a repair, the output bound.
 
 Runs only where `make setup-local-model` has installed the model (skipped with that reason
 elsewhere). It uses one thread (`FLOTILLA_LOCAL_THREADS`, default 1 here: the machine is
@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 
 from graph.context import Context
 from nodes.llm import local_model
+from nodes.llm.limits import MIN_OUTPUT_TOKENS
 from nodes.llm.toolcalls import argument_error, recover
 from nodes.llm.usage import Meter, RunBudget
 from nodes.plan.llm import plan_with_model
@@ -88,3 +89,12 @@ async def test_the_local_model_repairs_a_call_from_the_validation_error(model) -
     print(f"repair: repaired={repaired} text={reply.text!r} calls={reply.tool_calls}")
     (call,) = fixed.tool_calls
     assert call["name"] == "navigate" and argument_error(call, TOOLS) == ""
+
+
+async def test_the_local_model_stops_at_the_output_bound(model) -> None:
+    meter = Meter(RunBudget(limit=0), node="report", model=local_model.MODEL_NAME)
+    messages = [HumanMessage("Count from 1 to 500, one number per line.")]
+    await meter.call(meter.bounded(model, 16), messages)  # a subagent with 16 tokens left
+    # Cut at the server, at the bound's floor (a call always gets room for one tool call).
+    assert meter.record.truncated == 1
+    assert meter.record.output_tokens <= MIN_OUTPUT_TOKENS
