@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup demo test test-fast lint format dev bench archmap clean
+.PHONY: help setup setup-local-model eval demo test test-fast lint format dev bench archmap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 setup: ## install Debian packages (chromium, bubblewrap, runsc) and the .venv
 	@scripts/setup.sh
+
+setup-local-model: setup ## the embedded local model for --model local (xllamacpp + a 1.1 GB GGUF, hash-checked)
+	@scripts/setup-local-model.sh
 
 demo: setup ## research the bundled demo sites (embedded Redis, offline brain)
 	$(BIN)/flotilla demo
@@ -22,17 +25,20 @@ test-fast: setup ## unit tests only
 	$(BIN)/pytest -q -m "not slow and not e2e"
 
 lint: setup ## ruff (check + format, docstrings, imports), mypy (strict on graph/ and memory/), import layers
-	$(BIN)/ruff check graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
-	$(BIN)/ruff format --check graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
+	$(BIN)/ruff check graph nodes sandbox memory cli demo_sites integrations examples tests bench eval scripts
+	$(BIN)/ruff format --check graph nodes sandbox memory cli demo_sites integrations examples tests bench eval scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 format: setup ## apply ruff's fixes and formatting
-	$(BIN)/ruff check --fix graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
-	$(BIN)/ruff format graph nodes sandbox memory cli demo_sites integrations examples tests bench scripts
+	$(BIN)/ruff check --fix graph nodes sandbox memory cli demo_sites integrations examples tests bench eval scripts
+	$(BIN)/ruff format graph nodes sandbox memory cli demo_sites integrations examples tests bench eval scripts
 
 dev: setup ## LangGraph dev server (Studio) on langgraph.json
 	$(BIN)/langgraph dev --no-browser
+
+eval: setup-local-model ## both brains over the demo sites, scored against eval/truth (table + eval/results/latest.json)
+	$(BIN)/python -m eval.run
 
 bench: setup ## benchmarks (numbers, no assertions)
 	$(BIN)/python -m bench.run

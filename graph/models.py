@@ -131,6 +131,7 @@ class ModelUsage(BaseModel):
     calls: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
+    truncated: int = Field(default=0, description="Replies cut at the call's output bound.")
 
     @property
     def total_tokens(self) -> int:

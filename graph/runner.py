@@ -97,6 +97,12 @@ def check_models(ctx: Context) -> None:
             "credentials for Amazon Bedrock, or use --brain offline"
         )
         raise ModelUnavailable(msg)
+    from nodes.llm.chat import local_unavailable
+
+    for spec in dict.fromkeys(configured_spec(ctx, role) for role in ROLES):
+        reason = local_unavailable(spec)  # e.g. `--model local` before its setup
+        if reason:
+            raise ModelUnavailable(reason)
 
 
 @dataclass

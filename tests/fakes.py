@@ -64,8 +64,11 @@ class ScriptedChatModel(BaseChatModel):
     script: Script
     name: str = "scripted"
     tokens_per_call: tuple[int, int] = (100, 20)
+    # The output bound a call was made with (set by the llm brain, as on a real provider).
+    max_tokens: int | None = None
     _tools: list[str] = PrivateAttr(default_factory=list)
     _calls: list[list[BaseMessage]] = PrivateAttr(default_factory=list)
+    _bounds: list[int | None] = PrivateAttr(default_factory=list)
 
     @property
     def _llm_type(self) -> str:
@@ -80,14 +83,24 @@ class ScriptedChatModel(BaseChatModel):
         """Every conversation the model was called with, across bound copies."""
         return self._calls
 
+    @property
+    def bounds(self) -> list[int | None]:
+        """The output bound (`max_tokens`) of every call, across copies."""
+        return self._bounds
+
+    def model_copy(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        copy = super().model_copy(*args, **kwargs)
+        copy._calls, copy._bounds = self._calls, self._bounds  # copies share one record
+        return copy
+
     def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> Any:  # type: ignore[override]
         bound = self.model_copy()
-        bound._calls = self._calls  # copies share one record
         bound._tools = [convert_to_openai_tool(t)["function"]["name"] for t in tools]
         return bound
 
     def _reply(self, messages: list[BaseMessage]) -> ChatResult:
         self._calls.append(list(messages))
+        self._bounds.append(self.max_tokens)
         reply = self.script(list(messages), list(self._tools))
         tokens_in, tokens_out = self.tokens_per_call
         reply = reply.model_copy(
@@ -97,7 +110,7 @@ class ScriptedChatModel(BaseChatModel):
                     "output_tokens": tokens_out,
                     "total_tokens": tokens_in + tokens_out,
                 },
-                "response_metadata": {"model_name": self.name},
+                "response_metadata": {"model_name": self.name, **reply.response_metadata},
             }
         )
         return ChatResult(generations=[ChatGeneration(message=reply)])

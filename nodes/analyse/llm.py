@@ -194,7 +194,7 @@ async def run_llm_analysis(
     runs, stopped = 0, ""
     for attempt in range(1, max(1, ctx.analyst_max_attempts) + 1):
         try:
-            reply = await meter.call(model, messages)
+            reply = await meter.call(meter.bounded(model), messages)
         except BudgetExhausted as exc:
             failures.append(SubagentError(where="analyst", kind="budget", message=str(exc)))
             stopped = "the token budget is spent"

@@ -22,6 +22,7 @@ from langchain_core.messages import (
     BaseMessage,
     HumanMessage,
     SystemMessage,
+    ToolCall,
     ToolMessage,
 )
 
@@ -34,6 +35,8 @@ from nodes.browse.subagent import artifacts_dir, run_subagent
 from nodes.browse.tools import SUBMIT_TOOL, SubmitFindingsInput, Toolbox
 from nodes.llm.chat import model_label
 from nodes.llm.fence import UNTRUSTED_RULES, bound
+from nodes.llm.limits import was_cut
+from nodes.llm.toolcalls import CallStats, argument_error, recover
 from nodes.llm.usage import BudgetExhausted, Meter
 from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
@@ -42,6 +45,11 @@ from sandbox.egress import EgressPolicy, EgressRefused
 log = logging.getLogger(__name__)
 
 MAX_SUBMITTED_FACTS = 12
+CUT_ECHO_CHARS = 300
+CUT = (
+    "Your reply was cut off at its output limit and was not acted on. Reply with exactly one "
+    "short tool call."
+)
 FACT_MAX_CHARS = 500
 # Links in what the model writes: scheme URLs, and bare www. hosts a renderer would link.
 _LINK = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`()\[\]{}]+|\bwww\.[^\s<>\"'`()\[\]{}]+")
@@ -80,6 +88,7 @@ class LlmBrain:
         self.toolbox: Toolbox | None = None
         self.summary = ""  # validated: bounded, off-policy links removed
         self.facts: list[Fact] = []
+        self.calls = CallStats()
 
     async def browse(self, session: BrowserSession, collected: Collected) -> None:
         """Run the loop until the model submits, stops calling tools, or meets a limit."""
@@ -97,7 +106,7 @@ class LlmBrain:
 
     async def _loop(self, toolbox: Toolbox, messages: list[BaseMessage]) -> SubagentError | None:
         """The tool-calling loop; returns the error that stopped it early, or None."""
-        model = self.model.bind_tools(toolbox.tools)
+        tools = toolbox.tools
         steps, token_limit = max(1, self.ctx.subagent_max_steps), self.ctx.subagent_max_tokens
         for _ in range(steps):
             spent = self.meter.record.total_tokens
@@ -107,6 +116,9 @@ class LlmBrain:
                     "Context.subagent_max_tokens); kept what was read"
                 )
                 return self._stop("token_limit", msg)
+            left = token_limit - spent if token_limit > 0 else None
+            # Every call carries an output bound: a runaway reply is cut at the server.
+            model = self.meter.bounded(self.model, left).bind_tools(tools)
             try:
                 reply = await self.meter.call(model, messages)
             except BudgetExhausted as exc:
@@ -115,9 +127,17 @@ class LlmBrain:
                 log.warning("browser model failed for %s: %s", self.task.url, exc)
                 msg = f"the model failed: {type(exc).__name__}: {exc}; kept what was read"
                 return self._stop("model_error", msg[:1000])
+            if was_cut(reply):
+                # The reply ran to its output bound: not acted on; the step is spent.
+                messages += [AIMessage(content=reply.text[:CUT_ECHO_CHARS]), HumanMessage(CUT)]
+                continue
+            reply, repaired = recover(reply, tools)
+            self.calls.repaired += repaired
             messages.append(reply)
             if not reply.tool_calls and reply.invalid_tool_calls:
                 # Arguments that were not valid JSON: say so, and let the model try again.
+                self.calls.made += len(reply.invalid_tool_calls)
+                self.calls.refused += len(reply.invalid_tool_calls)
                 messages.extend(
                     ToolMessage(
                         content=f"error: the arguments could not be parsed: {bad.get('error')}",
@@ -129,19 +149,14 @@ class LlmBrain:
                 )
                 continue
             if not reply.tool_calls:
-                self._answer_text(reply, toolbox)
-                return None
-            for call in reply.tool_calls:
-                self.progress(
-                    "tool",
-                    {
-                        "tool": call["name"],
-                        "url": str(call["args"].get("url") or toolbox.page_url),
-                        "tokens": self.meter.record.total_tokens,
-                        "calls": self.meter.record.calls,
-                    },
+                said = " ".join(reply.text.split())[:200]
+                msg = (
+                    "the model replied without calling a tool (neither a tool call nor text that "
+                    f"is exactly one): {said!r}; kept what was read"
                 )
-                messages.append(await toolbox.run(call))
+                return self._stop("no_tool_call", msg)
+            for call in reply.tool_calls:
+                messages.append(await self._run(toolbox, call, repaired=repaired))
             if toolbox.submission is not None:
                 return None
         msg = (
@@ -150,14 +165,34 @@ class LlmBrain:
         )
         return self._stop("step_limit", msg)
 
+    async def _run(self, toolbox: Toolbox, call: ToolCall, *, repaired: bool) -> ToolMessage:
+        """One tool call: arguments checked against the tool's schema first, then run."""
+        self.calls.made += 1
+        problem = argument_error(call, toolbox.tools)
+        self.progress(
+            "tool",
+            {
+                "tool": call["name"],
+                "url": str(call["args"].get("url") or toolbox.page_url),
+                "tokens": self.meter.record.total_tokens,
+                "calls": self.meter.record.calls,
+                "repaired": repaired,
+                "valid": not problem,
+            },
+        )
+        if problem:
+            self.calls.refused += 1
+            return ToolMessage(
+                content=f"error: {problem} Call it again with valid arguments.",
+                tool_call_id=call.get("id") or "",
+                name=call["name"],
+                status="error",
+            )
+        self.calls.valid += 1
+        return await toolbox.run(call)
+
     def _stop(self, kind: str, message: str) -> SubagentError:
         return SubagentError(where=self.task.url, kind=kind, message=message)
-
-    def _answer_text(self, reply: AIMessage, toolbox: Toolbox) -> None:
-        # A model that answers in prose instead of submitting: the prose is its summary.
-        text = reply.text.strip()
-        if text:
-            toolbox.submission = SubmitFindingsInput(summary=text, key_facts=[])
 
     async def _accept(
         self, submission: SubmitFindingsInput, policy: EgressPolicy, collected: Collected

@@ -22,6 +22,7 @@ from graph.models import Findings, SiteTask, SubagentError
 from nodes.artifacts import run_dir
 from nodes.browse.offline import OfflineBrain
 from nodes.browse.pages import Collected, Progress
+from nodes.llm.limits import DEADLINE
 from sandbox.agentcore.browser import agentcore_browser_sandbox
 from sandbox.agentcore.settings import AgentCoreSettings
 from sandbox.browser import BrowserSession, browser_sandbox
@@ -93,7 +94,8 @@ async def run_subagent(
         return brain.refused(refusal)
     collected, started = Collected(), time.monotonic()
     try:
-        async with asyncio.timeout(ctx.subagent_timeout_s):
+        async with asyncio.timeout(ctx.subagent_timeout_s) as limit:
+            DEADLINE.set(limit)  # time queued for a shared model is given back to the limit
             await _browse(brain, ctx, policy, collected)
     except TimeoutError:
         msg = f"stopped at the {ctx.subagent_timeout_s:g} s subagent time limit; kept what was read"

@@ -125,8 +125,8 @@ def chat_model(ctx: Context, role: Role, overrides: ModelOverrides | None = None
     if not spec:
         raise ModelUnavailable(
             f"no model is configured for the {role}: set Context.{role}_model or Context.model "
-            "(env FLOTILLA_MODEL, e.g. bedrock_converse:<model id>), provide AWS credentials for "
-            "Bedrock, or use brain=offline"
+            "(env FLOTILLA_MODEL, e.g. bedrock_converse:<model id>, or `local` for the embedded "
+            "local model), provide AWS credentials for Bedrock, or use brain=offline"
         )
     with _CACHE_LOCK:
         if spec not in _CACHE:
@@ -167,9 +167,52 @@ async def metered_model(
     return model, Meter(budget, node=role, model=model_label(model), task_id=task_id)
 
 
+LOCAL_SPEC = "local"
+
+
+def local_unavailable(spec: str) -> str:
+    """Why `spec` cannot run here ('' when it can): only the local model is checked up front."""
+    if spec.strip() != LOCAL_SPEC:
+        return ""
+    from nodes.llm.local_model import missing
+
+    return missing()
+
+
+def _local() -> BaseChatModel:
+    """A chat model on the process's embedded local model server (started on first use)."""
+    import httpx
+    from langchain_openai import ChatOpenAI
+
+    from nodes.llm.limits import set_slots
+    from nodes.llm.local_model import MODEL_NAME, LocalModelMissing, shared_server
+
+    try:
+        server = shared_server()
+    except LocalModelMissing as exc:
+        raise ModelUnavailable(f"cannot start the local model: {exc}") from exc
+    # One request per slot: the others wait in line, their queue time not charged to them.
+    set_slots(MODEL_NAME, server.settings.parallel)
+    # No kept-alive connections: a pooled connection belongs to the event loop that opened it,
+    # and the model is shared by runs on different loops (a loopback connect costs ~nothing).
+    no_pool = httpx.Limits(max_keepalive_connections=0)
+    return ChatOpenAI(
+        http_async_client=httpx.AsyncClient(limits=no_pool, timeout=None),
+        http_client=httpx.Client(limits=no_pool, timeout=None),
+        base_url=server.base_url,
+        api_key=LOCAL_SPEC,  # type: ignore[arg-type]  # the server asks for none
+        model=MODEL_NAME,
+        temperature=0,
+        seed=7,
+        max_retries=0,
+    )
+
+
 def _init(spec: str) -> BaseChatModel:
     from langchain.chat_models import init_chat_model
 
+    if spec == LOCAL_SPEC:
+        return _local()
     provider, _, name = spec.partition(":")
     try:
         if provider.startswith("bedrock") and name:

@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.runnables import Runnable
 
 from graph.models import ModelUsage
+from nodes.llm.limits import limited, model_slot, was_cut
 
 
 class BudgetExhausted(RuntimeError):
@@ -31,6 +32,11 @@ class RunBudget:
 
     limit: int
     spent: int = 0
+
+    @property
+    def left(self) -> int | None:
+        """Tokens left to spend (None: no limit)."""
+        return max(0, self.limit - self.spent) if self.limit > 0 else None
 
     @property
     def exhausted(self) -> bool:
@@ -71,6 +77,15 @@ class Meter:
     def __init__(self, budget: RunBudget, *, node: str, model: str, task_id: str = "") -> None:
         self.budget = budget
         self.record = ModelUsage(node=node, task_id=task_id, model=model)
+        self.queued_s = 0.0  # time spent waiting for a slot on the model's server
+
+    def bounded(self, model: BaseChatModel, *lefts: int | None) -> BaseChatModel:
+        """`model` with this role's output bound for one call (`nodes.llm.limits`).
+
+        `lefts` are further budgets the call must fit (a subagent's tokens left).
+        """
+        bound: BaseChatModel = limited(model, self.record.node, self.budget.left, *lefts)
+        return bound
 
     def charge(self, message: BaseMessage) -> None:
         """Count one model call's tokens on this record and against the run's budget."""
@@ -79,13 +94,17 @@ class Meter:
         self.record.input_tokens += tokens_in
         self.record.output_tokens += tokens_out
         self.budget.spent += tokens_in + tokens_out
+        if was_cut(message):
+            self.record.truncated += 1
 
     async def call(
         self, model: BaseChatModel | Runnable[LanguageModelInput, Any], messages: list[BaseMessage]
     ) -> AIMessage:
         """One metered model call; raises BudgetExhausted instead of starting one."""
         self.budget.check()
-        reply = await model.ainvoke(messages)
+        async with model_slot(self.record.model) as waited:
+            self.queued_s += waited
+            reply = await model.ainvoke(messages)
         if not isinstance(reply, AIMessage):
             raise TypeError(f"the model returned {type(reply).__name__}, not an AIMessage")
         self.charge(reply)
@@ -99,7 +118,9 @@ class Meter:
         Raises ValueError with the parsing error when the model's answer does not fit.
         """
         self.budget.check()
-        out = await model.ainvoke(messages)
+        async with model_slot(self.record.model) as waited:
+            self.queued_s += waited
+            out = await model.ainvoke(messages)
         raw = out.get("raw") if isinstance(out, dict) else None
         if isinstance(raw, BaseMessage):
             self.charge(raw)

@@ -121,7 +121,7 @@ async def plan_with_model(
     messages = planning_messages(question, urls, recalled, ctx.max_subagents)
     try:
         # Inside the try: a model without tool calling fails here, and falls back too.
-        structured = model.with_structured_output(ResearchPlan, include_raw=True)
+        structured = meter.bounded(model).with_structured_output(ResearchPlan, include_raw=True)
         answer = await meter.structured(structured, messages)
         if answer is None:
             raise ValueError("the model answered without calling the ResearchPlan tool")

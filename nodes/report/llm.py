@@ -96,7 +96,7 @@ async def write_answer(
         SystemMessage(system_prompt()),
         HumanMessage(material(question, analysis, findings)),
     ]
-    structured = model.with_structured_output(ShortAnswer, include_raw=True)
+    structured = meter.bounded(model).with_structured_output(ShortAnswer, include_raw=True)
     parsed = await meter.structured(structured, messages)
     if not isinstance(parsed, ShortAnswer):
         raise ValueError("the report model returned no structured answer")

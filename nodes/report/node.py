@@ -27,6 +27,7 @@ from nodes.artifacts import run_dir
 from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.llm.usage import BudgetExhausted, summarise_usage
 from nodes.progress import emit, thread_id_of
+from nodes.report.grounding import grounded_answer
 from nodes.report.llm import write_answer
 
 SHORT_ANSWER_ITEMS = 5
@@ -319,7 +320,17 @@ async def _model_answer(
             f"report writer (model_error): {label} failed: {type(exc).__name__}: {exc}; {fallback}"
         )
         return None, f"templated (fallback: {label} failed)", [note], meter.record
-    return bullets, label, [], meter.record
+    # Only what the findings or the analysis hold may be stated (nodes/report/grounding.py).
+    kept, writer, notes = await asyncio.to_thread(
+        grounded_answer,
+        bullets,
+        question=state.get("question") or "",
+        analysis=analysis,
+        findings=state.get("findings") or [],
+        run_dir=run_dir(ctx.runs_dir, thread_id),
+        label=label,
+    )
+    return kept, writer, notes, meter.record
 
 
 async def report(

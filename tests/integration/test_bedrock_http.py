@@ -23,6 +23,7 @@ from graph.builder import build_graph
 from graph.context import Context
 from nodes.llm import chat
 from nodes.llm.chat import chat_model, choose_brain, has_aws_credentials
+from nodes.llm.limits import OUTPUT_CEILINGS
 from nodes.plan.llm import ResearchPlan
 from tests.bedrock_stub import (
     FAKE_ACCESS_KEY,
@@ -94,6 +95,8 @@ async def test_the_planner_plans_through_the_converse_api_signed_and_metered(tmp
     assert schema["required"] == ["tasks"]
     assert set(schema["properties"]["tasks"]["items"]["properties"]) == {"url", "goal", "fields"}
     assert body["toolConfig"]["toolChoice"] == {"tool": {"name": "ResearchPlan"}}
+    # Every call carries an output bound: the planner's per-call ceiling.
+    assert body["inferenceConfig"]["maxTokens"] == OUTPUT_CEILINGS["coordinator"]
     sent = str(body["messages"]) + str(body["system"])
     assert QUESTION in sent and A in sent and B in sent and "max_subagents" in sent
 
@@ -118,6 +121,7 @@ async def test_the_planner_plans_through_the_converse_api_signed_and_metered(tmp
             "calls": 1,
             "input_tokens": 812,
             "output_tokens": 96,
+            "truncated": 0,
         }
     ]
 

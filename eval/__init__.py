@@ -1,0 +1,1 @@
+"""`make eval`: the llm and offline brains on the same sites, scored against truth files."""
