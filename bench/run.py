@@ -264,23 +264,39 @@ def main(argv: list[str] | None = None) -> int:
                 Result(name, f"FAILED: {type(exc).__name__}", "s", [], str(exc)[:120])
             )
         timings[name] = time.perf_counter() - t0
+        _save(args, command_line(argv), facts, timings, session, plots=False)  # kept if cut short
     total = time.perf_counter() - started
-    facts["machine"]["loadavg_end"] = list(os.getloadavg())
     print()
     print(markdown(session.results))
     spent = ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
     load = " ".join(f"{x:.2f}" for x in facts["machine"]["loadavg_end"])
     mode = "quick" if args.quick else "full"
     print(f"\n{mode} run: {total:.0f} s in all ({spent}); load at end {load}", flush=True)
-    data = payload(command=command_line(argv), mode=mode, facts=facts, seconds=timings,
+    data = _save(args, command_line(argv), facts, timings, session, plots=not args.no_plots)
+    print(f"results: {args.out}; plots: {', '.join(data.get('plots') or []) or 'none'}")
+    return 0
+
+
+def _save(
+    args: argparse.Namespace,
+    command: str,
+    facts: dict[str, Any],
+    timings: dict[str, float],
+    session: Session,
+    *,
+    plots: bool,
+) -> dict[str, Any]:
+    """Write the results file as it stands now (and the plots, at the end)."""
+    facts["machine"]["loadavg_end"] = list(os.getloadavg())
+    mode = "quick" if args.quick else "full"
+    data = payload(command=command, mode=mode, facts=facts, seconds=timings,
                    results=session.results, details=session.details)  # fmt: skip
-    if not args.no_plots:
+    if plots:
         from bench.plots import draw
 
         data["plots"] = draw(data, args.out.parent)
     write(data, args.out)
-    print(f"results: {args.out}; plots: {', '.join(data.get('plots') or []) or 'none'}")
-    return 0
+    return data
 
 
 if __name__ == "__main__":
