@@ -108,8 +108,8 @@ def _context(data: dict[str, Any], found: dict[str, Any], folder: Path, plt: Any
         xs = [j + i * width for j in range(len(brains))]
         ax.bar(xs, values, width=width, label=label)
     ax.set_xticks([j + width for j in range(len(brains))], [f"{b} brain" for b in brains])
-    tokenizer = found[f"context.{brains[0]}.coordinator"].get("anchor", "")
-    ax.set(title="Context isolation on the demo (tokens)", ylabel=f"tokens ({tokenizer[:40]}…)")
+    tokenizer = found[f"context.{brains[0]}.coordinator"].get("anchor", "").split(" (")[0]
+    ax.set(title="Context isolation on the demo", ylabel=f"tokens ({tokenizer or 'tokenizer?'})")
     ax.legend(fontsize=8)
     fig.text(0.01, 0.01, _caption(data), fontsize=7, color="grey")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
