@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: help setup setup-local-model eval demo test test-fast lint format dev bench archmap clean
+.PHONY: help setup setup-local-model eval demo test test-fast lint format dev bench bench-readme archmap clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,8 +40,11 @@ dev: setup ## LangGraph dev server (Studio) on langgraph.json
 eval: setup-local-model ## both brains over the demo sites, scored against eval/truth (table + eval/results/latest.json)
 	$(BIN)/python -m eval.run
 
-bench: setup ## benchmarks (numbers, no assertions)
+bench: setup ## benchmarks (numbers, no assertions): bench/results/latest.json, plots, table
 	$(BIN)/python -m bench.run
+
+bench-readme: setup ## rewrite the README's benchmark table from bench/results/latest.json
+	$(BIN)/python -m bench.readme_table
 
 archmap: setup ## redraw the README's architecture picture from the code's imports
 	$(BIN)/python scripts/archmap.py

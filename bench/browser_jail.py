@@ -79,7 +79,8 @@ async def browser_jail(repeats: int = 8, fleet: tuple[int, ...] = (1, 2, 4)) -> 
 
 
 async def _series(mode: str, url: str, allow: list[str], repeats: int) -> list[Result]:
-    ready = Result("browser_jail", f"{mode}: sandbox ready", "s", anchor=TARGET)
+    key = "browser.ready_warm" if mode == "jail" else "browser.ready_unjailed"
+    ready = Result("browser_jail", f"{mode}: sandbox ready", "s", anchor=TARGET, key=key)
     first = Result("browser_jail", f"{mode}: launch → first page", "s")
     close = Result("browser_jail", f"{mode}: close (all processes gone)", "s")
     for _ in range(repeats):

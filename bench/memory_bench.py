@@ -195,7 +195,13 @@ async def bench_checkpoint(url: str, runs: int) -> list[Result]:
         name: Result("checkpoint", f"superstep, {name}", "ms")
         for name in ("none", "in-memory", "redis")
     }
-    extra = Result("checkpoint", "Redis − in-memory per superstep", "ms", anchor=SUPERSTEP_TARGET)
+    extra = Result(
+        "checkpoint",
+        "Redis − in-memory per superstep",
+        "ms",
+        anchor=SUPERSTEP_TARGET,
+        key="checkpoint.extra",
+    )
     overlapped = Result("checkpoint", "superstep, redis, durability=async", "ms")
     async with _savers(url) as savers:
         for name, saver in savers.items():  # warm-up: imports, indices, connections

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.checkpoint_demo import read_steps, replay
 from bench.report import Result
 from demo_sites.demo import DEMO_QUESTION
 from demo_sites.server import SITES_DIR, DemoSites
@@ -28,7 +29,8 @@ from memory.redis_server import EmbeddedRedis
 from nodes.browse.subagent import run_subagent
 
 # Progress lines the CLI writes on stderr: "[  7.30s] analyst: started {...}".
-_STAMP = re.compile(r"^\[\s*([\d.]+)s\]\s+(analyst|report|remember): (\w+)", re.M)
+_STAMP = re.compile(r"^\[\s*([\d.]+)s\]\s+(plan|analyst|report|remember): (\w+)", re.M)
+PHASES = ("plan", "browse", "analyse", "report", "remember")
 _SCRUBBED_ENV = ("REDIS_URL", "FLOTILLA_ALLOW_HOSTS", "FLOTILLA_MODEL")
 
 
@@ -39,6 +41,7 @@ class DemoRun:
     wall_s: float
     subagent_s: dict[str, float] = field(default_factory=dict)
     analyst_s: float | None = None
+    phases_s: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,22 +58,45 @@ def _bench_env(tmp: Path) -> dict[str, str]:
     }
 
 
-def _analyst_from_stderr(stderr: str) -> float | None:
-    stamps = {(m[2], m[3]): float(m[1]) for m in _STAMP.finditer(stderr)}
-    start, done = stamps.get(("analyst", "started")), stamps.get(("analyst", "done"))
-    return None if start is None or done is None else done - start
+def phases_from_stderr(stderr: str) -> dict[str, float]:
+    """Seconds per phase from the CLI's progress lines; a phase whose line is missing is left out.
+
+    plan = start → plan line; browse → analyst started; analyse → analyst done; report → report
+    done; remember → remember done.
+    """
+    stamps: dict[tuple[str, str], float] = {}
+    for m in _STAMP.finditer(stderr):
+        stamps.setdefault((m[2], m[3] if m[2] != "plan" else ""), float(m[1]))
+    marks = [
+        ("plan", ("plan", "")),
+        ("browse", ("analyst", "started")),
+        ("analyse", ("analyst", "done")),
+        ("report", ("report", "done")),
+        ("remember", ("remember", "done")),
+    ]
+    out, before = {}, 0.0
+    for phase, key in marks:
+        at = stamps.get(key)
+        if at is None:
+            break
+        out[phase], before = at - before, at
+    return out
 
 
-def demo_subprocess() -> DemoRun:
-    """`flotilla demo --json` in a fresh process with its own runs and state folders."""
+def demo_subprocess(tier: str | None = None) -> DemoRun:
+    """`flotilla demo --json` in a fresh process with its own runs and state folders.
+
+    `tier` sets ``FLOTILLA_SANDBOX_TIER`` for it (None: the default choice).
+    """
     with tempfile.TemporaryDirectory(prefix="flotilla-bench-demo-") as name:
         tmp = Path(name)
+        env = _bench_env(tmp) | ({"FLOTILLA_SANDBOX_TIER": tier} if tier else {})
         started = time.perf_counter()
         done = subprocess.run(
             [*_flotilla_argv(), "demo", "--json"],
             capture_output=True,
             text=True,
-            env=_bench_env(tmp),
+            env=env,
             timeout=300,
             check=False,
         )
@@ -82,7 +108,8 @@ def demo_subprocess() -> DemoRun:
     return DemoRun(
         wall_s=wall,
         subagent_s={s["task_id"]: s["elapsed_s"] for s in out["subagents"]},
-        analyst_s=_analyst_from_stderr(done.stderr),
+        analyst_s=phases_from_stderr(done.stderr).get("analyse"),
+        phases_s=phases_from_stderr(done.stderr),
     )
 
 
@@ -137,6 +164,8 @@ async def _demo_in_process(tmp: Path) -> DemoRun:
             async with redis_saver(server.url) as saver:
                 serde = trust_only_our_models(saver).serde
             sizes = _state_sizes(result.values, serde)
+            steps = await read_steps(server.url, thread)
+            checkpoint_ms = await replay(server.url, steps)
         finally:
             await asyncio.to_thread(server.stop)
     wall = time.perf_counter() - started
@@ -155,6 +184,8 @@ async def _demo_in_process(tmp: Path) -> DemoRun:
             "run_dir_bytes": run_bytes,
             "run_dir_files": run_files,
             "demo_site_bytes": site_bytes,
+            "supersteps": len(steps),
+            "checkpoint_ms": checkpoint_ms,
             **sizes,
         },
     )

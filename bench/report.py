@@ -17,6 +17,8 @@ class Result:
     unit: str
     samples: list[float] = field(default_factory=list)
     anchor: str = ""
+    key: str = ""
+    """Stable name the README table cites (`bench.readme_table`); empty when no row cites it."""
 
     @property
     def n(self) -> int:
@@ -37,7 +39,7 @@ class Result:
     def to_json(self) -> dict[str, Any]:
         """The result with its summary, for `--json`."""
         out = asdict(self)
-        out |= {"n": self.n, "median": self.median(), "p95": self.p95()}
+        out |= {"n": self.n, "median": self.median(), "p50": self.median(), "p95": self.p95()}
         out |= {"min": min(self.samples, default=math.nan)}
         out |= {"max": max(self.samples, default=math.nan)}
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}

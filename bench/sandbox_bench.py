@@ -49,7 +49,13 @@ async def warm_pool(*, repeats: int) -> list[Result]:
     logging.getLogger("sandbox.interpreter").setLevel(logging.ERROR)  # 'none' warns on purpose
     results = []
     for tier in [*await asyncio.to_thread(available_tiers), "none"]:
-        r = Result("sandbox", f"{tier}: warm pool acquire → print(1)", "s", anchor=WARM_TARGET)
+        r = Result(
+            "sandbox",
+            f"{tier}: warm pool acquire → print(1)",
+            "s",
+            anchor=WARM_TARGET,
+            key=f"pool.{tier}",
+        )
         r.samples = await _warm_samples(tier, repeats)
         results.append(r)
     return results

@@ -161,7 +161,7 @@ async def _gvisor_snapshots(repeats: int) -> list[Result]:
 
 def redis_cycle(*, repeats: int) -> list[Result]:
     """Embedded Redis start → PING answered, and stop, in a fresh data folder each time."""
-    start = Result("redis", "embedded start → PING (JSON + Search modules)", "s")
+    start = Result("redis", "embedded start → PING (JSON + Search modules)", "s", key="redis.start")
     stop = Result("redis", "stop", "s")
     with tempfile.TemporaryDirectory(prefix="flotilla-bench-redis-") as tmp:
         for i in range(repeats):
