@@ -8,6 +8,7 @@ only the run's own sources. The templates ship in the package (`nodes/report/tem
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection
 from functools import cache
 from typing import Any
@@ -29,6 +30,8 @@ from nodes.report.escape import (
 from nodes.report.view import ReportView
 
 MARKDOWN_TEMPLATE = "report.md.j2"
+_BLANK_RUNS = re.compile(r"\n{3,}")
+_HEADING = re.compile(r"\n(#{1,3} )")
 HTML_TEMPLATE = "report.html.j2"
 
 
@@ -153,7 +156,11 @@ def environment(kind: str) -> Environment:
 def render_markdown(view: ReportView) -> str:
     """`report.md` for the view."""
     text = environment("md").get_template(MARKDOWN_TEMPLATE).render(v=view)
-    return text.rstrip("\n") + "\n"
+    # Page text holds no newline and starts no line with "#" (escaping folds and escapes
+    # them), so this only tidies the template's own lines: a blank line before each heading,
+    # never two in a row.
+    text = _HEADING.sub("\n\n\\1", text)
+    return _BLANK_RUNS.sub("\n\n", text).strip("\n") + "\n"
 
 
 def render_html(view: ReportView) -> str:
