@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import sys
 
-from cli import browse, demo, memory_cmd, research, sandbox, threads
+from cli import browse, demo, memory_cmd, open_cmd, research, sandbox, threads
 from sandbox.optins import trust_this_process
 
 # Each command module adds its sub-commands and sets `handler` on them.
-COMMANDS = (research, demo, browse, threads, memory_cmd, sandbox)
+COMMANDS = (research, demo, browse, threads, memory_cmd, sandbox, open_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
