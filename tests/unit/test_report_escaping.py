@@ -201,3 +201,21 @@ def test_the_timeline_puts_every_step_on_one_axis(tmp_path: Path) -> None:
         "_Not recorded for this run._"
         in render({"question": "q"}, thread_id="t", report_path=tmp_path / "r.md")[0]
     )
+
+
+def test_a_model_written_answer_keeps_only_links_to_sources_in_both_files(
+    tmp_path: Path,
+) -> None:
+    state = _state(tmp_path) | {"brain": "llm"}
+    bullet = f"Basic is cheapest ([source]({PAGE})) ![x](https://tracker.example/p.png)"
+    path, answer, _ = write_report(
+        state, runs_dir=str(tmp_path / "runs"), thread_id="t", answer=[bullet], writer="w"
+    )
+    assert answer == [
+        f"Basic is cheapest ([source]({PAGE})) !\\[x\\](https\\://tracker.example/p.png)"
+    ]
+    parser = _Collect()
+    parser.feed(path.with_suffix(".html").read_text())
+    answer_links = [a.get("href") for tag, a in parser.tags if tag == "a"]
+    assert PAGE in answer_links and "https://tracker.example/p.png" not in answer_links
+    assert "- Report writer: `w`" in path.read_text()
