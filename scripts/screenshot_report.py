@@ -14,9 +14,11 @@ import asyncio
 import os
 import shutil
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-from playwright.async_api import Route, async_playwright
+from playwright.async_api import Page, Route, async_playwright
 
 FLAGS = [
     "--headless",
@@ -34,8 +36,13 @@ def chromium() -> str:
     return os.environ.get("FLOTILLA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
-async def screenshot(document: str, out: Path, *, width: int, max_height: int) -> list[str]:
-    """Write `out` from the report at URL `document`; return the requests it made (refused)."""
+@asynccontextmanager
+async def report_page(document: str, *, width: int = 1280) -> AsyncIterator[tuple[Page, list[str]]]:
+    """The report at URL `document` loaded in headless Chromium, and the requests it made.
+
+    Every request but the document's own is refused and listed: a self-contained report
+    leaves the list empty.
+    """
     refused: list[str] = []
 
     async def gate(route: Route) -> None:
@@ -51,11 +58,18 @@ async def screenshot(document: str, out: Path, *, width: int, max_height: int) -
             page = await browser.new_page(viewport={"width": width, "height": 900})
             await page.route("**/*", gate)
             await page.goto(document, wait_until="load")
-            height = await page.evaluate("document.documentElement.scrollHeight")
-            clip = {"x": 0, "y": 0, "width": width, "height": min(height, max_height)}
-            await page.screenshot(path=str(out), clip=clip, full_page=True)
+            await page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+            yield page, refused
         finally:
             await browser.close()
+
+
+async def screenshot(document: str, out: Path, *, width: int, max_height: int) -> list[str]:
+    """Write `out` from the report at URL `document`; return the requests it made (refused)."""
+    async with report_page(document, width=width) as (page, refused):
+        height = await page.evaluate("document.documentElement.scrollHeight")
+        clip = {"x": 0, "y": 0, "width": width, "height": min(height, max_height)}
+        await page.screenshot(path=str(out), clip=clip, full_page=True)
     return refused
 
 

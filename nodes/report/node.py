@@ -373,7 +373,8 @@ async def report(
     )
     findings = state.get("findings") or []
     analysis = state.get("analysis") or Analysis()
-    emit(runtime, "report", state="done", path=str(path), writer=writer)
+    html = str(path.with_suffix(".html"))
+    emit(runtime, "report", state="done", path=str(path), html=html, writer=writer)
     update: dict[str, Any] = {
         "report_path": str(path),
         "answer": "\n".join(written),

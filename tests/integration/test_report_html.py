@@ -18,26 +18,16 @@ from typing import Any
 
 import pytest
 from markdown_it import MarkdownIt
-from playwright.async_api import Route, async_playwright
 
 from demo_sites.demo import DEMO_QUESTION
 from demo_sites.server import DemoSites
 from graph.context import Context
 from graph.runner import Runner
+from scripts.screenshot_report import report_page
 from tests.fixtures_sites import SiteServerFactory
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # What tests/sites/report_injection/index.html writes as text.
 INJECTIONS = (
     "![x](https://tracker.example/p.png)",
@@ -106,52 +96,40 @@ def test_report_md_shows_the_pages_markup_as_text(run: dict[str, Any]) -> None:
 async def test_report_html_is_self_contained_and_complete_in_chromium(
     run: dict[str, Any], tmp_path: Path
 ) -> None:
-    html = Path(run["report_path"]).with_suffix(".html")
-    document, routed, requested = html.as_uri(), [], []
-
-    async def gate(route: Route) -> None:
-        if route.request.url == document:
-            await route.continue_()
-        else:
-            routed.append(route.request.url)
-            await route.abort()
-
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            page.on("request", lambda request: requested.append(request.url))
-            await page.route("**/*", gate)
-            await page.goto(document, wait_until="load")
-            await page.wait_for_function("Array.from(document.images).every(i => i.complete)")
-            charts = await page.eval_on_selector_all(
-                "#charts img", "els => els.map(e => [e.naturalWidth, e.src.slice(0, 22)])"
-            )
-            cards = await page.eval_on_selector_all(
-                ".site-card", "els => els.map(e => e.querySelector('h3').innerText)"
-            )
-            sources = await page.eval_on_selector_all(
-                "#sources li a", "els => els.map(e => e.getAttribute('href'))"
-            )
-            bars = await page.eval_on_selector_all(
-                ".tl-row",
-                """rows => rows.map(r => {
-                    const b = r.querySelector('.tl-bar').getBoundingClientRect();
-                    return [r.querySelector('.tl-label').innerText, b.left, b.right];
-                })""",
-            )
-            dom = await page.evaluate(
-                """() => ({
-                    scripts: document.querySelectorAll('script').length,
-                    imgs: Array.from(document.images).map(i => i.src.slice(0, 11)),
-                    hrefs: Array.from(document.links).map(a => a.getAttribute('href')),
-                    text: document.body.innerText,
-                })"""
-            )
-            shot = tmp_path / "report.png"
-            await page.screenshot(path=str(shot), full_page=True)
-        finally:
-            await browser.close()
+    document = Path(run["report_path"]).with_suffix(".html").as_uri()
+    requested: list[str] = []
+    # Chromium as the task asks: /usr/bin/chromium (or $FLOTILLA_CHROMIUM), headless, every
+    # request but the file's own refused and listed.
+    async with report_page(document) as (page, routed):
+        page.on("request", lambda request: requested.append(request.url))
+        await page.reload(wait_until="load")
+        await page.wait_for_function("Array.from(document.images).every(i => i.complete)")
+        charts = await page.eval_on_selector_all(
+            "#charts img", "els => els.map(e => [e.naturalWidth, e.src.slice(0, 22)])"
+        )
+        cards = await page.eval_on_selector_all(
+            ".site-card", "els => els.map(e => e.querySelector('h3').innerText)"
+        )
+        sources = await page.eval_on_selector_all(
+            "#sources li a", "els => els.map(e => e.getAttribute('href'))"
+        )
+        bars = await page.eval_on_selector_all(
+            ".tl-row",
+            """rows => rows.map(r => {
+                const b = r.querySelector('.tl-bar').getBoundingClientRect();
+                return [r.querySelector('.tl-label').innerText, b.left, b.right];
+            })""",
+        )
+        dom = await page.evaluate(
+            """() => ({
+                scripts: document.querySelectorAll('script').length,
+                imgs: Array.from(document.images).map(i => i.src.slice(0, 11)),
+                hrefs: Array.from(document.links).map(a => a.getAttribute('href')),
+                text: document.body.innerText,
+            })"""
+        )
+        shot = tmp_path / "report.png"
+        await page.screenshot(path=str(shot), full_page=True)
     print(f"screenshot of the HTML report: {shot}")
 
     assert routed == [], "the report asked for something besides itself"
