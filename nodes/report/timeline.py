@@ -123,7 +123,7 @@ def _bar(span: PhaseSpan, origin: float, finding: Findings | None) -> Bar:
     if span["phase"] == "browser":
         label = span["task_id"] or "subagent"
         if finding is not None:
-            label = f"{finding.task_id} {_host(finding.site)}"
+            label = f"{finding.task_id} {finding.site_name or _host(finding.site)}"
             status = finding.status
             run_start = min(end, max(start, end - finding.elapsed_s))
     return Bar(label=label, phase=span["phase"], status=status, start_s=start, end_s=end,

@@ -186,7 +186,8 @@ def test_the_timeline_puts_every_step_on_one_axis(tmp_path: Path) -> None:
     state = _state(tmp_path)
     earlier = {"phase": "coordinator", "task_id": "", "start": 1.0, "end": 2.0}
     line = build([earlier, *state["timeline"]], state["findings"], report_start=104.1, now=104.5)
-    assert [b.label for b in line.bars] == ["plan", "site-1 quill.example", "analyst", "report"]
+    name = state["findings"][0].site_name
+    assert [b.label for b in line.bars] == ["plan", f"site-1 {name}", "analyst", "report"]
     assert line.total_s == pytest.approx(4.5)
     site = line.bars[1]
     # Its subagent ran its last 1.5 s (elapsed_s); the 0.5 s before was waiting for a slot.
@@ -196,7 +197,8 @@ def test_the_timeline_puts_every_step_on_one_axis(tmp_path: Path) -> None:
     assert ticks(4.5)[-1] == (pytest.approx(4 / 4.5 * 100, abs=1e-3), "4 s")
     markdown, _, _ = render(state, thread_id="t", report_path=tmp_path / "runs/t/report.md")
     section = markdown.split("## Timeline")[1].split("## ")[0]
-    assert "| site-1 quill.example | 0.6 s | 2.0 s | 0.5 s |" in section
+    assert f"| site-1 {md_text(name)} | 0.6 s | 2.0 s | 0.5 s |" in section
+    assert "| analyst | 2.7 s | 1.3 s | — |" in section
     assert (
         "_Not recorded for this run._"
         in render({"question": "q"}, thread_id="t", report_path=tmp_path / "r.md")[0]
