@@ -64,11 +64,6 @@ def md_block(value: object) -> str:
     return f"\\{text}"
 
 
-def md_cell(value: object) -> str:
-    """`md_text` for a table cell (pipes are escaped by `md_text` already)."""
-    return md_text(value) or " "
-
-
 def link_target(url: str, allowed: Collection[str]) -> str | None:
     """`url` if a report may link it: an http(s) URL of the run's own sources, else None."""
     if not url or len(url) > _MAX_URL_CHARS or url not in allowed:
