@@ -8,14 +8,14 @@ import sys
 import traceback
 from typing import Any
 
-from cli import browse, demo, doctor, logs, memory_cmd, research, sandbox, threads
+from cli import browse, demo, doctor, logs, memory_cmd, open_cmd, research, sandbox, threads
 from cli.common import EXIT_NOTHING, EXIT_USAGE, fail
 from cli.errors import explain
 from graph.context import ContextError
 from sandbox.optins import trust_this_process
 
 # Each command module adds its sub-commands and sets `handler` on them.
-COMMANDS = (research, demo, browse, threads, memory_cmd, sandbox, doctor)
+COMMANDS = (research, demo, browse, threads, memory_cmd, sandbox, doctor, open_cmd)
 
 
 def _add_output_options(parser: argparse.ArgumentParser, *, top: bool) -> None:

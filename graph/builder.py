@@ -19,6 +19,7 @@ from langgraph.store.base import BaseStore
 from graph import models
 from graph.context import Context
 from graph.state import ResearchInput, ResearchOutput, ResearchState
+from graph.timeline import Node, timed
 from memory.serde import Saver, trust_only
 from nodes.analyse.node import analyst
 from nodes.analyse.workbench import SessionFactory
@@ -50,11 +51,16 @@ def build_builder(
         input_schema=ResearchInput,
         output_schema=ResearchOutput,
     )
-    builder.add_node("coordinator", partial(coordinator, models=models))
-    builder.add_node("browser", partial(browser, models=models, subagent=subagent))
-    builder.add_node("analyst", partial(analyst, models=models, sessions=code_sessions))
-    builder.add_node("report", partial(report, models=models))
-    builder.add_node("remember", remember_node)
+    # Each node is `timed`: its start and end go to the state's timeline (the report draws it).
+    nodes: dict[str, Node] = {
+        "coordinator": partial(coordinator, models=models),
+        "browser": partial(browser, models=models, subagent=subagent),
+        "analyst": partial(analyst, models=models, sessions=code_sessions),
+        "report": partial(report, models=models),
+        "remember": remember_node,
+    }
+    for name, node in nodes.items():
+        builder.add_node(name, timed(name, node))
     builder.add_edge(START, "coordinator")
     builder.add_conditional_edges("coordinator", fan_out, ["browser", "analyst"])
     builder.add_edge("browser", "analyst")

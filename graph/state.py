@@ -31,6 +31,15 @@ class ResearchOutput(TypedDict, total=False):
     errors: list[str]
 
 
+class PhaseSpan(TypedDict):
+    """When one node run (a phase of the run, or one browser branch) started and ended."""
+
+    phase: str  # the graph node: coordinator, browser, analyst, report, remember
+    task_id: str  # the browser branch's task; "" for the other nodes
+    start: float  # wall-clock seconds since the epoch (comparable across processes)
+    end: float
+
+
 class ResearchState(ResearchInput, ResearchOutput, total=False):
     """Everything the graph keeps between nodes."""
 
@@ -40,6 +49,8 @@ class ResearchState(ResearchInput, ResearchOutput, total=False):
     analysis: Analysis
     # Model calls and tokens, one record per node run (llm brain); the report sums them.
     usage: Annotated[list[ModelUsage], operator.add]
+    # Start and end of every node run, for the report's timeline (absent in older checkpoints).
+    timeline: Annotated[list[PhaseSpan], operator.add]
 
 
 class BrowseTask(TypedDict):

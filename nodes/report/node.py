@@ -1,6 +1,9 @@
-"""The report: a markdown file with the answer, comparison, charts, sources, failures, tokens.
+"""The report: `report.md` and a self-contained `report.html` beside it, from one view.
 
-Everything is templated except, with the llm brain, the short answer, which the report model
+Both files come from Jinja2 templates (`nodes/report/templates/`, rendered by
+`nodes/report/render.py`) that escape every page-derived value, so a page's markup shows as
+text, and link only the run's own sources. The HTML file embeds the charts and draws the run's
+timeline. Everything is templated except, with the llm brain, the short answer, which the report model
 writes from the computed highlights and the findings (`nodes/report/llm.py`); a model failure
 or a spent budget falls back to the templated answer and says so. The report names the brain,
 which model did what and the tokens each node spent. Before it is written, any value of a
@@ -13,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from langgraph.runtime import Runtime
+from markupsafe import escape
 
 from graph.context import Context
 from graph.models import Analysis, Findings, ModelUsage, Plan
@@ -28,7 +33,18 @@ from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.llm.usage import BudgetExhausted, summarise_usage
 from nodes.progress import emit, thread_id_of
 from nodes.report.grounding import grounded_answer
+from nodes.report.escape import md_prose, md_text
 from nodes.report.llm import write_answer
+from nodes.report.render import render_html, render_markdown
+from nodes.report.timeline import build as build_timeline
+from nodes.report.view import (
+    ReportView,
+    UsageRow,
+    allowed_links,
+    charts,
+    comparison,
+    site_card,
+)
 
 SHORT_ANSWER_ITEMS = 5
 TEMPLATED = "templated (offline brain)"
@@ -87,6 +103,56 @@ def subagent_rows(findings: list[Findings], secrets: Sequence[str] = ()) -> list
     ]
 
 
+def build_view(
+    state: ResearchState,
+    *,
+    thread_id: str,
+    report_path: Path,
+    answer: list[str],
+    failed: list[str],
+    writer: str,
+    usage: Sequence[ModelUsage],
+    detail: bool = False,
+    report_start: float | None = None,
+) -> ReportView:
+    """Everything the report shows; `detail` embeds charts and previews tables (HTML)."""
+    plan, analysis = state.get("plan") or Plan(), state.get("analysis") or Analysis()
+    findings = sorted(state.get("findings") or [], key=lambda f: f.task_id)
+    question = (state.get("question") or "").strip()
+    base = report_path.parent
+    summary = summarise_usage(usage)
+    rows, total = usage_rows(summary)
+    offline = (state.get("brain") or "offline") != "llm" and not usage
+    return ReportView(
+        question=question,
+        thread_id=thread_id,
+        brain=state.get("brain", "offline"),
+        tier=analysis.sandbox_tier or "not used",
+        stamp=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        answer=answer,
+        allowed=allowed_links(findings),
+        comparison=comparison(analysis.comparison_markdown),
+        charts=charts(analysis, base, embed=detail),
+        sites=[
+            site_card(f, base, question=question, usage=list(usage), detail=detail)
+            for f in findings
+        ],
+        recalled=list(plan.recalled),
+        sources=sources(findings),
+        failures=failed,
+        roles=[] if offline else roles(state, writer=writer),
+        usage=rows,
+        total=total,
+        no_model_calls=offline,
+        timeline=build_timeline(
+            state.get("timeline") or [],
+            findings,
+            report_start=report_start,
+            now=time.time() if report_start is not None else None,
+        ),
+    )
+
+
 def render(
     state: ResearchState,
     *,
@@ -96,74 +162,83 @@ def render(
     writer: str = TEMPLATED,
     notes: Sequence[str] = (),
     usage: Sequence[ModelUsage] | None = None,
+    report_start: float | None = None,
 ) -> tuple[str, list[str], list[str]]:
-    """The report's markdown, its short answer and its failures.
+    """The report's markdown, its short answer (markdown, page text escaped) and its failures.
 
     `answer` replaces the templated short answer (the llm brain's writer); `writer` says who
     wrote it; `notes` are failures of the report node itself; `usage` defaults to the state's.
     """
+    view = _view(state, thread_id, report_path, answer, writer, notes, usage, report_start)
+    return render_markdown(view), [md_prose(a, view.allowed) for a in view.answer], view.failures
+
+
+def _view(
+    state: ResearchState,
+    thread_id: str,
+    report_path: Path,
+    answer: list[str] | None,
+    writer: str,
+    notes: Sequence[str],
+    usage: Sequence[ModelUsage] | None,
+    report_start: float | None,
+    *,
+    detail: bool = False,
+) -> ReportView:
     plan, analysis = state.get("plan") or Plan(), state.get("analysis") or Analysis()
     findings = sorted(state.get("findings") or [], key=lambda f: f.task_id)
-    answer = answer or short_answer(analysis, findings)
     failed = failures(plan, findings, analysis, [*(state.get("errors") or []), *notes])
     records = list(state.get("usage") or []) if usage is None else list(usage)
-    question = (state.get("question") or "").strip()
-    parts = [
-        _header(state, thread_id=thread_id, analysis=analysis),
-        _section("Short answer", _bullets(answer) or "_Nothing could be established._"),
-        _section("Comparison", analysis.comparison_markdown or "_No comparable table was found._"),
-        _section("Charts", _charts(analysis, report_path) or "_No chart: no comparable numbers._"),
-        _section(
-            "Findings by site",
-            "\n\n".join(_site(f, report_path, question=question) for f in findings) or "_None._",
-        ),
-        _section("Prior insights used", _bullets(plan.recalled) or "_None._"),
-        _section("Sources", _numbered(sources(findings)) or "_None._"),
-        _section("What failed", _bullets(failed) or "_Nothing failed._"),
-        _section("Models and tokens", models_and_tokens(state, writer=writer, usage=records)),
-    ]
-    return "\n\n".join(parts) + "\n", answer, failed
+    return build_view(
+        state,
+        thread_id=thread_id,
+        report_path=report_path,
+        answer=answer or short_answer(analysis, findings),
+        failed=failed,
+        writer=writer,
+        usage=records,
+        detail=detail,
+        report_start=report_start,
+    )
 
 
-def models_and_tokens(state: ResearchState, *, writer: str, usage: Sequence[ModelUsage]) -> str:
-    """Which model did what, and the calls and tokens per node and for the run."""
-    if (state.get("brain") or "offline") != "llm" and not usage:
-        return "_Offline brain, no model calls._"
+def roles(state: ResearchState, *, writer: str) -> list[tuple[str, str]]:
+    """Which model did what: (role, who), who with model names in backquotes."""
     plan, analysis = state.get("plan") or Plan(), state.get("analysis") or Analysis()
     findings = sorted(state.get("findings") or [], key=lambda f: f.task_id)
     runs = f" — {analysis.attempts} code run(s)" if analysis.attempts else ""
-    roles = [
-        f"Planner: {_who(plan.planner)}",
-        f"Browser subagents: {_browsers(findings)}",
-        f"Analyst: {_who(analysis.author)}{runs}",
-        f"Report writer: {_who(writer)}",
+    return [
+        ("Planner", _who(plan.planner)),
+        ("Browser subagents", _browsers(findings)),
+        ("Analyst", f"{_who(analysis.author)}{runs}"),
+        ("Report writer", _who(writer)),
     ]
-    return f"{_bullets(roles)}\n\n{usage_table(summarise_usage(usage))}"
 
 
-def usage_table(summary: Mapping[str, Any]) -> str:
-    """`summarise_usage`'s result as a markdown table, nodes in graph order, then the total."""
+def usage_rows(summary: Mapping[str, Any]) -> tuple[list[UsageRow], UsageRow | None]:
+    """`summarise_usage`'s result as rows, nodes in graph order, and the run's total."""
     nodes: Mapping[str, Mapping[str, Any]] = summary.get("nodes") or {}
     if not nodes:
-        return "_No model calls were made._"
+        return [], None
     order = [n for n in NODE_ORDER if n in nodes] + [n for n in nodes if n not in NODE_ORDER]
-    lines = [
-        "| Node | Models | Calls | Input tokens | Output tokens |",
-        "|---|---|--:|--:|--:|",
-    ]
-    for name in order:
-        row = nodes[name]
-        models = ", ".join(f"`{m}`" for m in row.get("models", []))
-        lines.append(
-            f"| {name} | {models} | {row['calls']} | {row['input_tokens']:,} | "
-            f"{row['output_tokens']:,} |"
+    rows = [
+        UsageRow(
+            node=name,
+            models=list(nodes[name].get("models", [])),
+            calls=nodes[name]["calls"],
+            input_tokens=nodes[name]["input_tokens"],
+            output_tokens=nodes[name]["output_tokens"],
         )
+        for name in order
+    ]
     total = summary.get("total") or {}
-    lines.append(
-        f"| **Run total** | | {total.get('calls', 0)} | {total.get('input_tokens', 0):,} | "
-        f"{total.get('output_tokens', 0):,} |"
+    return rows, UsageRow(
+        node="total",
+        models=[],
+        calls=total.get("calls", 0),
+        input_tokens=total.get("input_tokens", 0),
+        output_tokens=total.get("output_tokens", 0),
     )
-    return "\n".join(lines)
 
 
 def _who(name: str) -> str:
@@ -183,66 +258,6 @@ def _browsers(findings: list[Findings]) -> str:
     return "; ".join(f"{_who(m)} ({', '.join(ids)})" for m, ids in by_model.items()) or "none ran"
 
 
-def _header(state: ResearchState, *, thread_id: str, analysis: Analysis) -> str:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    tier = analysis.sandbox_tier or "not used"
-    return (
-        f"# Research report\n\n**Question:** {state.get('question') or '(none)'}\n\n"
-        f"Thread `{thread_id}` · brain `{state.get('brain', 'offline')}` · "
-        f"analysis sandbox `{tier}` · {stamp}"
-    )
-
-
-def _section(title: str, body: str) -> str:
-    return f"## {title}\n\n{body}"
-
-
-def _bullets(items: list[str]) -> str:
-    return "\n".join(f"- {item}" for item in items)
-
-
-def _numbered(items: list[str]) -> str:
-    return "\n".join(f"{n}. <{item}>" for n, item in enumerate(items, start=1))
-
-
-def _rel(path: str, report_path: Path) -> str:
-    return os.path.relpath(path, report_path.parent)
-
-
-def _charts(analysis: Analysis, report_path: Path) -> str:
-    return "\n\n".join(
-        f"![{Path(c.path).stem.replace('_', ' ')}]({_rel(c.path, report_path)})"
-        for c in analysis.charts
-    )
-
-
-def _site(finding: Findings, report_path: Path, *, question: str) -> str:
-    head = (
-        f"### {finding.site_name or finding.site}\n\n<{finding.site}> · status **{finding.status}** · {len(finding.pages_visited)} pages · "
-        f"{finding.elapsed_s:.1f} s · browser jail `{finding.browser_jail or 'unknown'}`"
-    )
-    facts = _bullets([f"{f.text} ([source]({f.source_url}))" for f in finding.key_facts[:6]])
-    tables = _bullets(
-        [
-            f"[{t.caption or 'table'}]({_rel(t.artifact.path, report_path)}) — {t.n_rows} rows, "
-            f"columns: {', '.join(t.columns)}"
-            for t in finding.tables
-        ]
-    )
-    body = [head]
-    if finding.goal.strip() != question:
-        # A thread continued with a new question keeps the findings of its earlier questions.
-        body.append(f"_Found earlier on this thread, for: {finding.goal.strip()}_")
-    body.append(finding.summary or "_No readable text._")
-    body += [f"Key facts:\n\n{facts}"] if facts else []
-    body += [f"Tables:\n\n{tables}"] if tables else []
-    shots = _bullets(
-        [f"[{Path(s.path).name}]({_rel(s.path, report_path)})" for s in finding.screenshots]
-    )
-    body += [f"Screenshots:\n\n{shots}"] if shots else []
-    return "\n\n".join(body)
-
-
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of secret-looking environment variables, longest first (short ones are skipped)."""
     env = os.environ if environ is None else environ
@@ -256,9 +271,13 @@ def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
-    """`text` with every occurrence of each secret replaced by `[redacted]`."""
+    """`text` with every occurrence of each secret replaced by `[redacted]`.
+
+    A secret is also found as the markdown and the HTML reports print it (escaped).
+    """
     for secret in secrets:
-        text = text.replace(secret, REDACTED)
+        for form in dict.fromkeys((secret, md_text(secret), str(escape(secret)))):
+            text = text.replace(form, REDACTED)
     return text
 
 
@@ -271,12 +290,15 @@ def write_report(
     writer: str = TEMPLATED,
     notes: Sequence[str] = (),
     usage: Sequence[ModelUsage] | None = None,
+    report_start: float | None = None,
 ) -> tuple[Path, list[str], list[str]]:
-    """Render and write `<runs_dir>/<thread_id>/report.md`; return its path, answer, failures.
+    """Write `<runs_dir>/<thread_id>/report.md` and `report.html`; return md path, answer, failures.
 
-    Secret values are redacted from the file and from the answer and failures returned.
+    `report_start`: when the report node started (its bar on the timeline ends now). Secret
+    values are redacted from both files and from the answer and failures returned.
     """
     path = run_dir(runs_dir, thread_id) / "report.md"
+    args = (state, thread_id, path, answer, writer, notes, usage, report_start)
     markdown, answer, failed = render(
         state,
         thread_id=thread_id,
@@ -285,9 +307,12 @@ def write_report(
         writer=writer,
         notes=notes,
         usage=usage,
+        report_start=report_start,
     )
+    html = render_html(_view(*args, detail=True))
     secrets = secret_values()
     path.write_text(redact(markdown, secrets))
+    path.with_suffix(".html").write_text(redact(html, secrets))
     return path, [redact(a, secrets) for a in answer], [redact(f, secrets) for f in failed]
 
 
@@ -336,7 +361,8 @@ async def _model_answer(
 async def report(
     state: ResearchState, runtime: Runtime[Context], *, models: ModelOverrides | None = None
 ) -> dict[str, Any]:
-    """Graph node: write `<runs_dir>/<thread_id>/report.md` and fill the run's output."""
+    """Graph node: write `<runs_dir>/<thread_id>/report.md` (and .html); fill the run's output."""
+    started = time.time()
     ctx = runtime.context or Context()
     thread_id = thread_id_of(runtime)
     answer: list[str] | None = None
@@ -354,10 +380,12 @@ async def report(
         writer=writer,
         notes=notes,
         usage=usage,
+        report_start=started,
     )
     findings = state.get("findings") or []
     analysis = state.get("analysis") or Analysis()
-    emit(runtime, "report", state="done", path=str(path), writer=writer)
+    html = str(path.with_suffix(".html"))
+    emit(runtime, "report", state="done", path=str(path), html=html, writer=writer)
     update: dict[str, Any] = {
         "report_path": str(path),
         "answer": "\n".join(written),

@@ -4,7 +4,7 @@ import pytest
 
 from graph.models import Analysis
 from nodes.analyse.workbench import CodeRun
-from nodes.report.node import _header
+from nodes.report.node import render
 from sandbox.interpreter import ExecResult, isolation_label
 
 
@@ -26,8 +26,8 @@ def test_a_code_run_on_bwrap_without_seccomp_is_named_so():
     assert run.isolation == "bwrap (no seccomp)"
 
 
-def test_the_report_header_names_the_label():
-    header = _header(
-        {"question": "q"}, thread_id="t", analysis=Analysis(sandbox_tier="bwrap (no seccomp)")
-    )
+def test_the_report_header_names_the_label(tmp_path):
+    state = {"question": "q", "analysis": Analysis(sandbox_tier="bwrap (no seccomp)")}
+    markdown, _, _ = render(state, thread_id="t", report_path=tmp_path / "report.md")
+    header = markdown.split("## ")[0]
     assert "analysis sandbox `bwrap (no seccomp)`" in header
