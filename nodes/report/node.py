@@ -32,8 +32,8 @@ from nodes.artifacts import run_dir
 from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.llm.usage import BudgetExhausted, summarise_usage
 from nodes.progress import emit, thread_id_of
-from nodes.report.grounding import grounded_answer
 from nodes.report.escape import md_prose, md_text
+from nodes.report.grounding import grounded_answer
 from nodes.report.llm import write_answer
 from nodes.report.render import render_html, render_markdown
 from nodes.report.timeline import build as build_timeline
