@@ -7,9 +7,8 @@ become the site's name, summary or facts.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from graph.state import BrowseTask
 from nodes.browse.node import browser
 from nodes.browse.subagent import run_subagent
 from tests.fakes import ScriptedChatModel, ai_tool_call, by_site, tool_results
+from tests.fixtures_sites import serve_handler
 
 pytestmark = pytest.mark.slow
 
@@ -61,14 +61,8 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     """host:port of the server above, on loopback."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(_Handler) as host:
+        yield host
 
 
 def _no_error_page_content(findings: Findings) -> None:

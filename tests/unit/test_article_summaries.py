@@ -113,6 +113,15 @@ def test_summaries_are_the_main_content(goal: str) -> None:
     assert len(meeting) >= MIN_PAGES_MEETING, measured
 
 
+def test_main_text_is_the_article() -> None:
+    measured = {
+        name: (precision(page_text(name), article(name)), coverage(page_text(name), article(name)))
+        for name in PAGES
+    }
+    meeting = [name for name, (p, c) in measured.items() if p >= MIN_PRECISION and c >= 0.9]
+    assert len(meeting) >= MIN_PAGES_MEETING, measured
+
+
 @pytest.mark.parametrize(
     "chrome",
     [
