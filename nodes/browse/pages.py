@@ -37,6 +37,9 @@ BUSY_STATE_JS = """() => { const b = window.__flotillaBusy;
 LINKS_JS = (
     "els => els.map(a => [a.href, (a.innerText || a.getAttribute('aria-label') || '').trim()])"
 )
+NAVIGATION_STATUS_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  return nav && nav.responseStatus ? nav.responseStatus : 0; }"""
 MAX_TABLE_PAGES = 8
 MAX_OVERLAY_CLICKS = 3
 
@@ -154,6 +157,19 @@ async def open_page(page: Page, url: str) -> SubagentError | None:
         await settle(page)
         await dismiss_overlays(page)
     return failure
+
+
+async def landed_error(page: Page, url: str) -> SubagentError | None:
+    """The error for the document `page` shows if it was answered 4xx/5xx; None otherwise.
+
+    However the page came (a click, history), the browser's navigation timing has its status
+    (0, so None, when unknown).
+    """
+    try:
+        status = await page.evaluate(NAVIGATION_STATUS_JS)
+    except PlaywrightError:
+        return None
+    return http_error(url, status) if isinstance(status, int) else None
 
 
 async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[str, str]]:

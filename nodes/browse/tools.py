@@ -35,7 +35,7 @@ from graph.models import ArtifactRef, SubagentError
 from nodes.artifacts import write_artifact
 from nodes.browse.extract.tables import PageTable, extract_tables
 from nodes.browse.extract.text import main_text
-from nodes.browse.pages import Collected, open_page, page_error, read_tables, settle
+from nodes.browse.pages import Collected, landed_error, open_page, page_error, read_tables, settle
 from nodes.llm.fence import fence
 from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
@@ -246,20 +246,17 @@ class Toolbox:
                 raise
             failure = page_error(target, exc, self.session)
         if failure is not None:
-            if failure.kind == "http_error":  # the browser shows the error page: never read it
-                self._failed[page_identity(page.url)] = failure
             self._note(failure)
             return f"could not load {target}: {failure.kind}: {failure.message}"
-        self._failed.pop(page_identity(page.url), None)
         await self._land()
         shown = as_data(f"URL: {page.url}\nTitle: {await page.title()}", source=page.url, limit=500)
         return f"Loaded the page.\n{shown}\nCall read_text or extract_tables to read it."
 
     async def read_text(self) -> str:
         """The current page's main text, kept in `Collected` and returned bounded and fenced."""
+        await self._land()
         if unreadable := self._unreadable():
             return unreadable
-        await self._land()
         page = self.session.page
         url, html = page.url, await page.content()
         text = await asyncio.to_thread(main_text, html, url)
@@ -275,9 +272,9 @@ class Toolbox:
 
     async def extract_tables(self) -> str:
         """The current page's tables (every page of a paginated one), kept; a preview returned."""
+        await self._land()
         if unreadable := self._unreadable():
             return unreadable
-        await self._land()
         url = self.session.page.url
         tables = await read_tables(self.session.page)
         key = page_identity(url)
@@ -358,10 +355,13 @@ class Toolbox:
     async def _land(self) -> None:
         # Record the page the browser is on, once per page, with its HTML for fold_unread.
         page = self.session.page
-        url = page.url
-        key = page_identity(url)
-        if not self._on_a_page() or key in self._landed or key in self._failed:
+        url, key = page.url, page_identity(page.url)
+        if not self._on_a_page() or key in self._landed:
             return
+        if (failure := await landed_error(page, url)) is not None:
+            self._failed[key] = failure  # an error page (4xx/5xx), however reached: never read
+            return self._note(failure)
+        self._failed.pop(key, None)
         self._landed.add(key)
         self.collected.pages.append(url)
         self.collected.titles.append(await page.title())

@@ -139,3 +139,34 @@ async def test_the_llm_brain_is_told_the_status_and_cannot_read_the_error_page(s
     assert any("could not load" in r and "HTTP 500" in r for r in said)
     assert sum(r.startswith("Not read: HTTP 500") for r in said) == 2  # read_text, tables
     assert not any("plans database" in r for r in said)
+
+
+async def test_an_error_page_reached_by_a_click_is_not_read_either(site, tmp_path):
+    home = f"http://{site}/"
+    model = ScriptedChatModel(
+        script=by_site(
+            {
+                home: [
+                    ai_tool_call("navigate", url=home),
+                    ai_tool_call("click_element", selector="text=Plans archive"),
+                    ai_tool_call("read_text"),
+                    ai_tool_call("submit_findings", summary="Slate is $6 per month.", key_facts=[]),
+                ]
+            }
+        ),
+        name="fake-browser",
+    )
+    ctx = Context(allow_hosts=[site], runs_dir=str(tmp_path / "runs"))
+    info = ExecutionInfo(checkpoint_id="c", checkpoint_ns="", task_id="n", thread_id="t-click")
+    runtime = Runtime(context=ctx, stream_writer=lambda _: None, execution_info=info)
+    state = BrowseTask(task=SiteTask(task_id="q", url=home, goal=GOAL), brain="llm")
+    update = await browser(state, runtime, models={"browser": model})
+
+    findings = update["findings"][0]
+    assert findings.status == "partial", findings.errors
+    assert [(e.kind, e.where) for e in findings.errors] == [("http_error", f"{home}plans-archive")]
+    assert "HTTP 404" in findings.errors[0].message
+    assert findings.pages_visited == [home]
+    said = [str(m.content) for call in model.calls for m in tool_results(call)]
+    assert any(r.startswith("Not read: HTTP 404") for r in said)
+    _no_error_page_content(findings)
