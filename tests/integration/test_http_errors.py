@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.messages import AIMessage
 from langgraph.runtime import ExecutionInfo, Runtime
 
 from graph.context import Context
@@ -105,68 +106,61 @@ async def test_a_good_page_and_a_missing_one_is_partial(site, tmp_path):
     _no_error_page_content(findings)
 
 
-async def test_the_llm_brain_is_told_the_status_and_cannot_read_the_error_page(site, tmp_path):
+async def llm_browse(
+    site: str, tmp_path: Path, calls: list[AIMessage]
+) -> tuple[Findings, list[str]]:
+    """The llm brain's findings on `site` with a scripted model, and the tool results it saw."""
     home = f"http://{site}/"
-    model = ScriptedChatModel(
-        script=by_site(
-            {
-                home: [
-                    ai_tool_call("navigate", url=home),
-                    ai_tool_call("read_text"),
-                    ai_tool_call("navigate", url="/down"),
-                    ai_tool_call("read_text"),
-                    ai_tool_call("extract_tables"),
-                    ai_tool_call("submit_findings", summary="Slate is $6 per month.", key_facts=[]),
-                ]
-            }
-        ),
-        name="fake-browser",
-    )
+    submit = ai_tool_call("submit_findings", summary="Slate is $6 per month.", key_facts=[])
+    model = ScriptedChatModel(script=by_site({home: [*calls, submit]}), name="fake-browser")
     ctx = Context(allow_hosts=[site], runs_dir=str(tmp_path / "runs"))
     info = ExecutionInfo(checkpoint_id="c", checkpoint_ns="", task_id="n", thread_id="t-http")
     runtime = Runtime(context=ctx, stream_writer=lambda _: None, execution_info=info)
     state = BrowseTask(task=SiteTask(task_id="q", url=home, goal=GOAL), brain="llm")
     update = await browser(state, runtime, models={"browser": model})
+    # Each call shows the conversation so far: one result per tool call id.
+    said = {m.tool_call_id: str(m.content) for call in model.calls for m in tool_results(call)}
+    return update["findings"][0], list(said.values())
 
-    findings = update["findings"][0]
+
+async def test_the_llm_brain_is_told_the_status_and_cannot_read_the_error_page(site, tmp_path):
+    home = f"http://{site}/"
+    findings, said = await llm_browse(
+        site,
+        tmp_path,
+        [
+            ai_tool_call("navigate", url=home),
+            ai_tool_call("read_text"),
+            ai_tool_call("navigate", url="/down"),
+            ai_tool_call("read_text"),
+            ai_tool_call("extract_tables"),
+        ],
+    )
     assert findings.status == "partial"
     assert [e.kind for e in findings.errors] == ["http_error"]
     assert "HTTP 500" in findings.errors[0].message
     assert findings.pages_visited == [home]
     assert "Quarry Storage" in findings.site_name
-    results = {m.tool_call_id: str(m.content) for call in model.calls for m in tool_results(call)}
-    said = list(results.values())
     assert any("could not load" in r and "HTTP 500" in r for r in said)
     assert sum(r.startswith("Not read: HTTP 500") for r in said) == 2  # read_text, tables
     assert not any("plans database" in r for r in said)
+    _no_error_page_content(findings)
 
 
 async def test_an_error_page_reached_by_a_click_is_not_read_either(site, tmp_path):
     home = f"http://{site}/"
-    model = ScriptedChatModel(
-        script=by_site(
-            {
-                home: [
-                    ai_tool_call("navigate", url=home),
-                    ai_tool_call("click_element", selector="text=Plans archive"),
-                    ai_tool_call("read_text"),
-                    ai_tool_call("submit_findings", summary="Slate is $6 per month.", key_facts=[]),
-                ]
-            }
-        ),
-        name="fake-browser",
+    findings, said = await llm_browse(
+        site,
+        tmp_path,
+        [
+            ai_tool_call("navigate", url=home),
+            ai_tool_call("click_element", selector="text=Plans archive"),
+            ai_tool_call("read_text"),
+        ],
     )
-    ctx = Context(allow_hosts=[site], runs_dir=str(tmp_path / "runs"))
-    info = ExecutionInfo(checkpoint_id="c", checkpoint_ns="", task_id="n", thread_id="t-click")
-    runtime = Runtime(context=ctx, stream_writer=lambda _: None, execution_info=info)
-    state = BrowseTask(task=SiteTask(task_id="q", url=home, goal=GOAL), brain="llm")
-    update = await browser(state, runtime, models={"browser": model})
-
-    findings = update["findings"][0]
     assert findings.status == "partial", findings.errors
     assert [(e.kind, e.where) for e in findings.errors] == [("http_error", f"{home}plans-archive")]
     assert "HTTP 404" in findings.errors[0].message
     assert findings.pages_visited == [home]
-    said = [str(m.content) for call in model.calls for m in tool_results(call)]
     assert any(r.startswith("Not read: HTTP 404") for r in said)
     _no_error_page_content(findings)
