@@ -164,7 +164,7 @@ class Toolbox:
     _unread: dict[str, tuple[str, str]] = field(default_factory=dict, init=False)  # key: url, html
     _text_read: set[str] = field(default_factory=set, init=False)
     _tables_read: set[str] = field(default_factory=set, init=False)
-    _failed: dict[str, SubagentError] = field(default_factory=dict, init=False)  # error pages
+    _error_pages: dict[str, SubagentError] = field(default_factory=dict, init=False)
     _tools: dict[str, BaseTool] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -349,7 +349,7 @@ class Toolbox:
         # "" or why not: no page yet, or an error page (4xx/5xx), which describes no site.
         if not self._on_a_page():
             return NO_PAGE
-        error = self._failed.get(page_identity(self.page_url))
+        error = self._error_pages.get(page_identity(self.page_url))
         return f"Not read: {error.message}." if error else ""
 
     async def _land(self) -> None:
@@ -359,9 +359,9 @@ class Toolbox:
         if not self._on_a_page() or key in self._landed:
             return
         if (failure := await landed_error(page, url)) is not None:
-            self._failed[key] = failure  # an error page (4xx/5xx), however reached: never read
+            self._error_pages[key] = failure  # an error page (4xx/5xx), however reached: never read
             return self._note(failure)
-        self._failed.pop(key, None)
+        self._error_pages.pop(key, None)
         self._landed.add(key)
         self.collected.pages.append(url)
         self.collected.titles.append(await page.title())
