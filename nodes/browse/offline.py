@@ -16,7 +16,7 @@ from graph.models import Findings, SiteTask
 from nodes.browse.extract.links import rank_links
 from nodes.browse.findings import build_findings, refused_findings
 from nodes.browse.listing import read_listing
-from nodes.browse.pages import Collected, Progress, page_error, read_page
+from nodes.browse.pages import Collected, PageFailed, Progress, page_error, read_page
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
 
@@ -68,6 +68,8 @@ async def explore(
         except PlaywrightError as exc:
             collected.errors.append(page_error(url, exc, session))
             continue
+        except PageFailed:
+            continue  # an error status: recorded by read_page, nothing of the page kept
         visited.update(p.rstrip("/") for p in collected.pages)
         progress("page", {"url": session.page.url, "pages": len(collected.pages)})
         remaining = max_pages - len(collected.pages)

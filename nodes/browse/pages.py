@@ -37,6 +37,9 @@ BUSY_STATE_JS = """() => { const b = window.__flotillaBusy;
 LINKS_JS = (
     "els => els.map(a => [a.href, (a.innerText || a.getAttribute('aria-label') || '').trim()])"
 )
+NAVIGATION_STATUS_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  return nav && nav.responseStatus ? nav.responseStatus : 0; }"""
 MAX_TABLE_PAGES = 8
 MAX_OVERLAY_CLICKS = 3
 
@@ -119,11 +122,69 @@ def merge_all(tables: list[PageTable], more: list[PageTable]) -> list[PageTable]
     return result
 
 
+class PageFailed(Exception):
+    """The server answered a page with an error status; its content is not the site's."""
+
+    def __init__(self, error: SubagentError) -> None:
+        """Carry the error that was recorded for the page."""
+        super().__init__(error.message)
+        self.error = error
+
+
+def http_error(url: str, status: int, reason: str = "") -> SubagentError | None:
+    """The error for a main document answered with a 4xx/5xx status; None for a good answer.
+
+    An error page's title and text describe the failure, not the site, so the caller keeps
+    neither: the status code is the finding.
+    """
+    if status < 400:
+        return None
+    said = f"{status} {reason}".strip() if reason else str(status)
+    side = "the server failed" if status >= 500 else "the page was not served"
+    return SubagentError(
+        where=url,
+        kind="http_error",
+        message=f"HTTP {said}: {side}; its content was not read (check the URL or retry later)",
+    )
+
+
+async def open_page(page: Page, url: str) -> SubagentError | None:
+    """Load `url` and let it settle with overlays dismissed; the error if it answered 4xx/5xx.
+
+    The status is the main document's final answer (after redirects). An error page is left
+    as it is: it is neither waited for nor clicked.
+    """
+    response = await page.goto(url, wait_until="domcontentloaded")
+    failure = http_error(url, response.status, response.status_text) if response else None
+    if failure is None:
+        await settle(page)
+        await dismiss_overlays(page)
+    return failure
+
+
+async def landed_error(page: Page, url: str) -> SubagentError | None:
+    """The error for the document `page` shows if it was answered 4xx/5xx; None otherwise.
+
+    However the page came (a click, history), the browser's navigation timing has its status
+    (0, so None, when unknown).
+    """
+    try:
+        status = await page.evaluate(NAVIGATION_STATUS_JS)
+    except PlaywrightError:
+        return None
+    return http_error(url, status) if isinstance(status, int) else None
+
+
 async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[str, str]]:
-    """Render `url`, record its main text and tables, and return its links."""
-    await page.goto(url, wait_until="domcontentloaded")
-    await settle(page)
-    await dismiss_overlays(page)
+    """Render `url`, record its main text and tables, and return its links.
+
+    A page answered with a 4xx/5xx status is recorded as an error in `collected` and raises
+    `PageFailed`: nothing of it (title, text, tables, links) is kept.
+    """
+    failure = await open_page(page, url)
+    if failure is not None:
+        collected.errors.append(failure)
+        raise PageFailed(failure)
     tables = await read_tables(page)
     html = await page.content()
     collected.pages.append(page.url)

@@ -35,7 +35,7 @@ from graph.models import ArtifactRef, SubagentError
 from nodes.artifacts import write_artifact
 from nodes.browse.extract.tables import PageTable, extract_tables
 from nodes.browse.extract.text import main_text
-from nodes.browse.pages import Collected, dismiss_overlays, page_error, read_tables, settle
+from nodes.browse.pages import Collected, landed_error, open_page, page_error, read_tables, settle
 from nodes.llm.fence import fence
 from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
@@ -148,10 +148,9 @@ _POSITION_JS = "() => [Math.round(window.scrollY), document.body ? document.body
 class Toolbox:
     """One subagent's tools, bound to its `BrowserSession` and to what it has collected.
 
-    `Collected.pages` lists every page the browser landed on (in order); `read_text` and
-    `extract_tables` put the page's text and tables there. A page the model landed on but never
-    read is still rendered HTML in `_unread`, and `fold_unread` turns it into text and tables
-    when the subagent finishes, so navigating alone still yields findings.
+    `Collected.pages` lists every page the browser landed on (in order; error pages never);
+    `read_text` and `extract_tables` put its text and tables there. A page landed on but never
+    read stays rendered HTML in `_unread` until `fold_unread` reads it at the end.
     """
 
     session: BrowserSession
@@ -165,6 +164,7 @@ class Toolbox:
     _unread: dict[str, tuple[str, str]] = field(default_factory=dict, init=False)  # key: url, html
     _text_read: set[str] = field(default_factory=set, init=False)
     _tables_read: set[str] = field(default_factory=set, init=False)
+    _error_pages: dict[str, SubagentError] = field(default_factory=dict, init=False)
     _tools: dict[str, BaseTool] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -242,24 +242,23 @@ class Toolbox:
             )
         page = self.session.page
         try:
-            await page.goto(target, wait_until="domcontentloaded")
-            await settle(page)
-            await dismiss_overlays(page)
+            failure = await open_page(page, target)
         except PlaywrightError as exc:
             if page.is_closed():
                 raise
-            error = page_error(target, exc, self.session)
-            self._note(error)
-            return f"could not load {target}: {error.kind}: {error.message}"
+            failure = page_error(target, exc, self.session)
+        if failure is not None:
+            self._note(failure)
+            return f"could not load {target}: {failure.kind}: {failure.message}"
         await self._land()
         shown = as_data(f"URL: {page.url}\nTitle: {await page.title()}", source=page.url, limit=500)
         return f"Loaded the page.\n{shown}\nCall read_text or extract_tables to read it."
 
     async def read_text(self) -> str:
         """The current page's main text, kept in `Collected` and returned bounded and fenced."""
-        if not self._on_a_page():
-            return NO_PAGE
         await self._land()
+        if unreadable := self._unreadable():
+            return unreadable
         page = self.session.page
         url, html = page.url, await page.content()
         text = await asyncio.to_thread(main_text, html, url)
@@ -275,9 +274,9 @@ class Toolbox:
 
     async def extract_tables(self) -> str:
         """The current page's tables (every page of a paginated one), kept; a preview returned."""
-        if not self._on_a_page():
-            return NO_PAGE
         await self._land()
+        if unreadable := self._unreadable():
+            return unreadable
         url = self.session.page.url
         tables = await read_tables(self.session.page)
         key = page_identity(url)
@@ -348,13 +347,23 @@ class Toolbox:
     def _on_a_page(self) -> bool:
         return self.page_url.startswith(("http://", "https://"))
 
+    def _unreadable(self) -> str:
+        # "" or why not: no page yet, or an error page (4xx/5xx), which describes no site.
+        if not self._on_a_page():
+            return NO_PAGE
+        error = self._error_pages.get(page_identity(self.page_url))
+        return f"Not read: {error.message}." if error else ""
+
     async def _land(self) -> None:
         # Record the page the browser is on, once per page, with its HTML for fold_unread.
         page = self.session.page
-        url = page.url
-        key = page_identity(url)
+        url, key = page.url, page_identity(page.url)
         if not self._on_a_page() or key in self._landed:
             return
+        if (failure := await landed_error(page, url)) is not None:
+            self._error_pages[key] = failure  # an error page (4xx/5xx), however reached: never read
+            return self._note(failure)
+        self._error_pages.pop(key, None)
         self._landed.add(key)
         self.collected.pages.append(url)
         self.collected.titles.append(await page.title())

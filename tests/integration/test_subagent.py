@@ -6,10 +6,9 @@ Real Chromium, real local servers. Every target is on loopback and allow-listed 
 from __future__ import annotations
 
 import csv
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from graph.context import Context
 from graph.models import Findings, SiteTask
 from nodes.browse.subagent import run_subagent
+from tests.fixtures_sites import serve_handler
 
 pytestmark = pytest.mark.slow
 
@@ -164,14 +164,8 @@ def slow_body_site() -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_handler(Handler) as host:
+        yield host
 
 
 @pytest.mark.parametrize("page", ["", "stream/"])
