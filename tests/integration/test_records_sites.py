@@ -61,10 +61,24 @@ def record_table(findings: Findings) -> list[list[str]]:
     return csv_rows(named[0])
 
 
+def assert_read_whole(findings: Findings, listing: list[str]) -> None:
+    """Every listing page was read; a failure may only be a dead link the shop itself carries.
+
+    The fixture shops link to product pages they do not serve (as real shops sometimes do): the
+    subagent follows some and reports each as an HTTP 404, which makes the branch `partial`.
+    """
+    assert findings.status in ("ok", "partial"), findings.errors
+    assert all(url in findings.pages_visited for url in listing)
+    for error in findings.errors:
+        assert error.kind == "http_error" and error.where not in listing, error
+        assert "HTTP 404" in error.message
+    assert (findings.status == "partial") == bool(findings.errors)
+
+
 async def test_cards_over_two_pages_behind_a_cookie_overlay_become_one_table(site_server, tmp_path):
     site = site_server("card_shop")
     findings = await browse(site.url + "e-bikes/", [site.host], tmp_path)
-    assert findings.status == "ok"
+    assert_read_whole(findings, [site.url + "e-bikes/", site.url + "e-bikes/page-2.html"])
     assert findings.pages_visited[:2] == [site.url + "e-bikes/", site.url + "e-bikes/page-2.html"]
     table = record_table(findings)
     assert table[0] == ["Name", "Battery", "Range", "Weight", "Price"]
@@ -77,7 +91,7 @@ async def test_products_only_in_json_ld_become_records(site_server, tmp_path):
     site = site_server("jsonld_shop")
     goal = "Compare the price, storage and memory of every laptop"
     findings = await browse(site.url, [site.host], tmp_path, goal=goal)
-    assert findings.status == "ok"
+    assert_read_whole(findings, [site.url])
     table = record_table(findings)
     header, rows = table[0], {row[0]: dict(zip(table[0], row, strict=True)) for row in table[1:]}
     assert header[:3] == ["Name", "Brand", "Price"]
