@@ -90,6 +90,8 @@ def print_result(output: dict[str, Any], *, as_json: bool) -> None:
         print(json.dumps(output, indent=2))
         return
     print(f"\nReport: {output['report_path']}")
+    if output.get("report_html"):
+        print(f"HTML:   {output['report_html']}")
     for chart in output.get("charts") or []:
         print(f"Chart:  {chart}")
     if output.get("brain"):

@@ -41,6 +41,7 @@ OUTPUT_KEYS = (
     "brain",
     "answer",
     "report_path",
+    "report_html",
     "charts",
     "sources",
     "subagents",

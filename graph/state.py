@@ -24,6 +24,7 @@ class ResearchOutput(TypedDict, total=False):
     brain: str
     answer: str
     report_path: str
+    report_html: str  # the self-contained HTML report beside report.md
     charts: list[str]
     sources: list[str]
     subagents: list[dict[str, Any]]

@@ -388,6 +388,7 @@ async def report(
     emit(runtime, "report", state="done", path=str(path), html=html, writer=writer)
     update: dict[str, Any] = {
         "report_path": str(path),
+        "report_html": html,
         "answer": "\n".join(written),
         "charts": [c.path for c in analysis.charts],
         "sources": sources(findings),

@@ -72,6 +72,8 @@ async def test_a_crashed_run_resumes_with_the_settings_it_recorded(
     assert result.thread_id == thread and result.usable and not result.waiting
     assert tuple(result.output) == OUTPUT_KEYS
     assert Path(result.output["report_path"]).is_relative_to(tmp_path / "runs")
+    html = Path(result.output["report_html"])
+    assert html.is_file() and html.parent == Path(result.output["report_path"]).parent
     assert [row["status"] for row in result.output["subagents"]] == ["ok", "ok"]
     assert subagents.calls.count(FIRST) == 1, "the branch that finished is not run again"
     assert subagents.calls.count(SECOND) == 2
