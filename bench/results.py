@@ -34,6 +34,8 @@ RESULTS_DIR = Path(__file__).resolve().parent / "results"
 LATEST = RESULTS_DIR / "latest.json"
 QUICK = RESULTS_DIR / "quick" / "latest.json"
 """Where `--quick` writes by default: never the file the README is made from."""
+PARTIAL = RESULTS_DIR / "partial" / "latest.json"
+"""Where `--only` writes by default: a few benchmarks never replace the whole run's file."""
 
 SUMMARY_FIELDS = ("min", "p50", "p95", "max")
 RESULT_FIELDS = ("bench", "metric", "key", "unit", "n", "samples", *SUMMARY_FIELDS, "anchor")

@@ -2,8 +2,9 @@
 
 .venv/bin/python -m bench.run [--quick] [--out PATH] [--only NAME[,NAME]]
 
-Writes ``bench/results/latest.json`` (``--quick``: ``bench/results/quick/latest.json``, so a
-quick look never replaces the figures the README is made from) and the PNG plots beside it, and
+Writes ``bench/results/latest.json`` (``--quick``: ``bench/results/quick/latest.json``;
+``--only``: ``bench/results/partial/latest.json``; so a quick look or a few benchmarks never
+replace the figures the README is made from) and the PNG plots beside it, and
 prints the table. ``make bench-readme`` (`bench.readme_table`) then rewrites the README's table
 from that file.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 from bench.demo_bench import DemoRuns
 from bench.report import Result, markdown
-from bench.results import LATEST, gather_facts, payload, write
+from bench.results import LATEST, PARTIAL, gather_facts, payload, write
 from bench.results import QUICK as QUICK_PATH
 from sandbox.optins import trust_this_process
 
@@ -230,8 +231,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown or not chosen:
         parser.error(f"unknown benchmark(s) {unknown!r}; choose from {', '.join(BENCHES)}")
     args.chosen = chosen
-    args.out = args.out or (QUICK_PATH if args.quick else LATEST)
+    args.out = args.out or default_out(quick=args.quick, only=bool(args.only))
     return args
+
+
+def default_out(*, quick: bool, only: bool) -> Path:
+    """Where a run writes unless told: only a whole, full run replaces `latest.json`."""
+    if quick:
+        return QUICK_PATH
+    return PARTIAL if only else LATEST
 
 
 def command_line(argv: list[str] | None) -> str:

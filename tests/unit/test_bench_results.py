@@ -172,3 +172,13 @@ def test_browser_trees_are_what_hangs_below_the_playwright_driver() -> None:
     assert {p.pid for p in tree} == {10, 11, 12, 13, 14, 15, 16}
     sizes = sorted(sum(p.rss for p in t) for t in browser_trees(tree))
     assert sizes == [152, 282]
+
+
+def test_only_a_whole_full_run_writes_the_file_the_readme_is_made_from() -> None:
+    from bench.results import LATEST, PARTIAL, QUICK
+    from bench.run import parse_args
+
+    assert parse_args([]).out == LATEST
+    assert parse_args(["--only", "memory"]).out == PARTIAL
+    assert parse_args(["--quick"]).out == parse_args(["--quick", "--only", "memory"]).out == QUICK
+    assert parse_args(["--only", "memory", "--out", "x.json"]).out == Path("x.json")
