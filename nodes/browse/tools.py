@@ -15,9 +15,7 @@ HTML: every result passes `as_data`, which removes anything shaped like a tag an
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,10 +31,27 @@ from pydantic import BaseModel, Field, ValidationError
 from graph.context import Context
 from graph.models import ArtifactRef, SubagentError
 from nodes.artifacts import write_artifact
-from nodes.browse.extract.tables import PageTable, extract_tables
+from nodes.browse.extract.records import RecordTable
+from nodes.browse.extract.tables import extract_tables
 from nodes.browse.extract.text import main_text
+from nodes.browse.listing import add_records, read_records
 from nodes.browse.pages import Collected, landed_error, open_page, page_error, read_tables, settle
-from nodes.llm.fence import fence
+from nodes.browse.tool_text import (
+    NAVIGATE_DOC,
+    NO_PAGE,
+    READ_TEXT_DOC,
+    SCREENSHOT_DOC,
+    SCROLL_DOC,
+    SUBMIT_DOC,
+    TABLES_DOC,
+    TYPE_DOC,
+    as_data,
+    compact_links,
+    failed,
+    fields_wrong,
+    first_line,
+    table_preview,
+)
 from nodes.urls import page_identity
 from sandbox.browser import BrowserSession
 from sandbox.egress import EgressRefused
@@ -79,24 +94,10 @@ ELEMENT_ATTRIBUTES = frozenset(
 MAX_ELEMENTS = 100
 MAX_TYPED_CHARS = 500
 PREVIEW_TABLES = 5
-PREVIEW_ROWS = 3
 ACTION_TIMEOUT_MS = 2000
 SUBMIT_TOOL = "submit_findings"
 
-# Anything shaped like an HTML tag, comment or doctype: removed before text reaches a model.
-_MARKUP = re.compile(r"<!--.*?-->|<!?/?[A-Za-z][^<>]*>", re.DOTALL)
-
 ToolEvent = Callable[[str, dict[str, object]], None]
-
-
-def strip_markup(text: str) -> str:
-    """`text` with every tag-shaped fragment removed (page text is data, never HTML)."""
-    return _MARKUP.sub(" ", text)
-
-
-def as_data(text: str, *, source: str, limit: int) -> str:
-    """Page-derived `text` as the model may see it: no markup, bounded, fenced as untrusted."""
-    return fence(strip_markup(text), source=source, limit=limit)
 
 
 class FactIn(BaseModel):
@@ -203,18 +204,18 @@ class Toolbox:
         tool = self._tools.get(name)
         if tool is None:
             known = ", ".join(self._tools)
-            return _failed(call_id, name, f"there is no tool {name!r}; the tools are: {known}")
+            return failed(call_id, name, f"there is no tool {name!r}; the tools are: {known}")
         try:
             content = await tool.ainvoke(call.get("args") or {})
         except PlaywrightError as exc:
             if self.session.page.is_closed():
                 raise
-            return _failed(call_id, name, f"the browser action failed: {_first_line(exc)}")
+            return failed(call_id, name, f"the browser action failed: {first_line(exc)}")
         except ValidationError as exc:  # arguments that do not fit the tool: each field named
-            return _failed(call_id, name, f"invalid arguments: {_fields_wrong(exc)}")
+            return failed(call_id, name, f"invalid arguments: {fields_wrong(exc)}")
         except Exception as exc:  # invalid arguments from the model: it can correct them
             log.info("tool %s failed: %s", name, exc)
-            return _failed(call_id, name, f"{type(exc).__name__}: {_first_line(exc)}")
+            return failed(call_id, name, f"{type(exc).__name__}: {first_line(exc)}")
         return ToolMessage(content=str(content), tool_call_id=call_id, name=name)
 
     # The tools the toolkit lacks.
@@ -280,13 +281,22 @@ class Toolbox:
         url = self.session.page.url
         tables = await read_tables(self.session.page)
         key = page_identity(url)
-        kept = [(u, t) for u, t in self.collected.tables if page_identity(u) != key]
+        # A list's records fold across its pages into one table: kept when this page is re-read.
+        kept = [
+            (u, t)
+            for u, t in self.collected.tables
+            if page_identity(u) != key or isinstance(t, RecordTable)
+        ]
         self.collected.tables[:] = [*kept, *((url, table) for table in tables)]
+        # Items the page lists in cards, spec lists or schema.org data, as records (one row each).
+        records = await read_records(self.session.page)
+        add_records(self.collected, url, records)
+        tables = [*tables, *records]
         self._tables_read.add(key)
         await self._land()  # a "next page" control may have been a link
         if not tables:
-            return "The page has no data tables."
-        preview = "\n\n".join(_preview(i, t) for i, t in enumerate(tables[:PREVIEW_TABLES], 1))
+            return "The page has no data tables or listed items."
+        preview = "\n\n".join(table_preview(i, t) for i, t in enumerate(tables[:PREVIEW_TABLES], 1))
         more = (
             f" ({len(tables) - PREVIEW_TABLES} more not shown)"
             if len(tables) > PREVIEW_TABLES
@@ -449,59 +459,8 @@ class Toolbox:
             await self._land()
         note = self._new_refusals(before)
         if inner.name == "extract_hyperlinks":
-            output = _compact_links(str(output))
+            output = compact_links(str(output))
         result = as_data(
             f"{output}\nCurrent page: {page.url}", source=page.url, limit=self.ctx.page_text_chars
         )
         return result + note
-
-
-def _compact_links(output: str) -> str:
-    try:
-        links = json.loads(output)
-    except ValueError:
-        return output
-    return "\n".join(str(link) for link in links if link)
-
-
-def _preview(index: int, table: PageTable) -> str:
-    lines = [f"Table {index}: {table.caption or '(no caption)'} — {len(table.rows)} rows"]
-    lines.append("Columns: " + " | ".join(table.columns))
-    lines.extend(" | ".join(row) for row in table.rows[:PREVIEW_ROWS])
-    if len(table.rows) > PREVIEW_ROWS:
-        lines.append(f"... {len(table.rows) - PREVIEW_ROWS} more rows in the saved table")
-    return "\n".join(lines)
-
-
-def _fields_wrong(exc: ValidationError, most: int = 5) -> str:
-    """Each argument a validation refused, by its path (`key_facts.0.source_url: Field required`)."""
-    said = [f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in exc.errors()]
-    return "; ".join(said[:most] + [f"and {len(said) - most} more"] * (len(said) > most))[:1000]
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:300] if text else type(exc).__name__
-
-
-def _failed(call_id: str, name: str, message: str) -> ToolMessage:
-    return ToolMessage(content=f"error: {message}", tool_call_id=call_id, name=name, status="error")
-
-
-NO_PAGE = "No page is loaded yet: call navigate with the start URL first."
-NAVIGATE_DOC = (
-    "Load a page of the planned site (absolute URL or a link relative to the current page). "
-    "Other hosts are refused by the egress policy."
-)
-READ_TEXT_DOC = "Read the current page's main text (fenced, bounded; tables come separately)."
-TABLES_DOC = (
-    "Extract the current page's data tables, following a table's 'next page' control. They are "
-    "saved with your findings; a short preview is returned."
-)
-TYPE_DOC = "Type text into an input field (CSS selector); optionally press Enter to submit."
-SCROLL_DOC = "Scroll the current page down/up one screen, or to its top/bottom."
-SCREENSHOT_DOC = "Save a screenshot of the visible page as an artifact; returns its path."
-SUBMIT_DOC = (
-    "Finish: submit a short summary answering the goal and key facts, each with the URL of the "
-    "page you read it on. Call it once, last."
-)

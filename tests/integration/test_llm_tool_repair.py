@@ -108,3 +108,39 @@ async def test_a_runaway_reply_is_cut_counted_and_ends_its_step(site_server, tmp
     last = model.calls[-1]
     assert isinstance(last[-1], HumanMessage) and "cut off at its output limit" in last[-1].text
     assert all(len(str(m.content)) <= 300 for m in last if isinstance(m, AIMessage))
+
+
+async def test_the_llm_brain_reads_listed_items_as_records_across_a_lists_pages(
+    site_server, tmp_path
+):
+    from tests.integration.test_records_sites import MODELS, record_table
+
+    site = site_server("card_shop")
+    first, second = site.url + "e-bikes/", site.url + "e-bikes/page-2.html"
+
+    def saw_records(messages: list[BaseMessage]) -> AIMessage:
+        said = str(tool_results(messages)[-1].content)
+        assert "saved" in said and "Voltaro City 7" in said, said
+        return ai_tool_call("navigate", url=second)
+
+    model = fake(
+        {
+            first: [
+                ai_tool_call("navigate", url=first),
+                ai_tool_call("extract_tables"),
+                saw_records,
+                ai_tool_call("extract_tables"),
+                ai_tool_call(
+                    "submit_findings",
+                    summary="Five e-bikes over two pages.",
+                    key_facts=[{"text": "Voltaro City 7: 625 Wh", "source_url": first}],
+                ),
+            ]
+        }
+    )
+    task = SiteTask(task_id="cards", url=first, goal="battery, range and price of every e-bike")
+    update, _ = await run_node(task, context(tmp_path, [site.host]), model)
+    findings = update["findings"][0]
+    table = record_table(findings)
+    assert table[0] == ["Name", "Battery", "Range", "Weight", "Price"]
+    assert {row[0] for row in table[1:]} == set(MODELS)
