@@ -170,6 +170,11 @@ def render(
     wrote it; `notes` are failures of the report node itself; `usage` defaults to the state's.
     """
     view = _view(state, thread_id, report_path, answer, writer, notes, usage, report_start)
+    return _markdown(view)
+
+
+def _markdown(view: ReportView) -> tuple[str, list[str], list[str]]:
+    """The view's markdown, its short answer (page text escaped) and its failures."""
     return render_markdown(view), [md_prose(a, view.allowed) for a in view.answer], view.failures
 
 
@@ -298,18 +303,11 @@ def write_report(
     values are redacted from both files and from the answer and failures returned.
     """
     path = run_dir(runs_dir, thread_id) / "report.md"
-    args = (state, thread_id, path, answer, writer, notes, usage, report_start)
-    markdown, answer, failed = render(
-        state,
-        thread_id=thread_id,
-        report_path=path,
-        answer=answer,
-        writer=writer,
-        notes=notes,
-        usage=usage,
-        report_start=report_start,
-    )
-    html = render_html(_view(*args, detail=True))
+    # One view for both files: the HTML's chart bytes and table previews, which report.md
+    # leaves unused, cost less than building the whole view (failures, answer) twice.
+    view = _view(state, thread_id, path, answer, writer, notes, usage, report_start, detail=True)
+    markdown, answer, failed = _markdown(view)
+    html = render_html(view)
     secrets = secret_values()
     path.write_text(redact(markdown, secrets))
     path.with_suffix(".html").write_text(redact(html, secrets))
