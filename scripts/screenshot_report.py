@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,20 +18,7 @@ from pathlib import Path
 
 from playwright.async_api import Page, Route, async_playwright
 
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-def chromium() -> str:
-    """The Chromium to use: $FLOTILLA_CHROMIUM, else Debian's."""
-    return os.environ.get("FLOTILLA_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+from sandbox.browser import CHROMIUM_ARGS, chromium_executable
 
 
 @asynccontextmanager
@@ -53,7 +38,7 @@ async def report_page(document: str, *, width: int = 1280) -> AsyncIterator[tupl
             await route.abort()
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium(), args=FLAGS)
+        browser = await pw.chromium.launch(executable_path=chromium_executable(), args=list(CHROMIUM_ARGS))
         try:
             page = await browser.new_page(viewport={"width": width, "height": 900})
             await page.route("**/*", gate)
