@@ -39,9 +39,8 @@ from nodes.browse.offline import OfflineBrain
 from nodes.browse.pages import Collected
 from sandbox.browser import (
     BrowserSession,
-    _open_session,  # one browser, a gated context per subagent
-    _Relay,
     browser_sandbox,
+    gated_session,  # one browser, a gated context per subagent
     playwright_driver,
 )
 from sandbox.egress import EgressPolicy
@@ -107,7 +106,7 @@ def shared_context(shared: BrowserSession, allow: list[str]) -> SessionFactory:
     @asynccontextmanager
     async def factory(task: SiteTask) -> AsyncIterator[BrowserSession]:
         policy = EgressPolicy.for_sites([task.url], allow)
-        session = await _open_session(browser, policy, _Relay())
+        session = await gated_session(browser, policy)
         try:
             yield session
         finally:

@@ -168,13 +168,13 @@ def _tier_detail(tier: str) -> str:
 
 
 def _snapshot_store(store: Path, platform: str) -> Check:
-    from sandbox.snapshot import SnapshotError, _check_private
+    from sandbox.snapshot import SnapshotError, check_private
 
     where = store
     while not where.exists() and where != where.parent:
         where = where.parent
     try:
-        _check_private(where)
+        check_private(where)
     except SnapshotError as exc:
         detail, _, fix = str(exc).partition("; ")
         return Check("gvisor snapshots", "degraded", detail, fix)

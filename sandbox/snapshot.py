@@ -124,7 +124,7 @@ def _use(path: Path) -> Image | None:
         return None
 
 
-def _check_private(path: Path) -> None:
+def check_private(path: Path) -> None:
     """Refuse a store that a user other than us (or root) could write into or swap out."""
     euid = os.geteuid()
     for part in (path, *path.parents):
@@ -143,7 +143,7 @@ def _make_root() -> Path:
     store = root()
     store.mkdir(mode=0o700, parents=True, exist_ok=True)
     store.chmod(0o700)
-    _check_private(store)
+    check_private(store)
     return store
 
 
