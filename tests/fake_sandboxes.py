@@ -121,7 +121,8 @@ class FakeCodeSession:
     """Stands in for a code-interpreter session: keeps the files written, answers like the code.
 
     It runs nothing: `execute` writes what the analysis code would (a chart and a summary with
-    one highlight per table in the manifest).
+    one highlight per table in the manifest; for the offline analyst's profiling step, an
+    empty plan).
     """
 
     tier = "fake"
@@ -135,6 +136,10 @@ class FakeCodeSession:
         """Record `code` and write what the analysis code would have written."""
         self.executed.append(code)
         manifest = json.loads(self.files["manifest.json"])
+        if "write_plan" in code:  # the offline analyst's first step: the plan, no metrics
+            plan = {"question": manifest["question"], "fx_to_usd": None, "tables": []}
+            self.files["plan.json"] = json.dumps(plan).encode()
+            return ExecResult(exit_status=0, tier=self.tier, files=["plan.json"])
         highlights = [
             f"{t['site']} lists {len(self.files[t['path']].splitlines()) - 1} plans"
             for t in manifest["tables"]

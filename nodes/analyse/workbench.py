@@ -14,14 +14,14 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from graph.models import Analysis, Findings, SubagentError
-from nodes.analyse.offline import generate_analysis_code
+from nodes.analyse.offline import write_analysis
 from nodes.artifacts import write_artifact
 from sandbox.interpreter import CodeSession, ExecResult, SandboxUnavailable, isolation_label
 
@@ -40,6 +40,9 @@ IN_SANDBOX = Path(__file__).with_name("in_sandbox")
 
 # Opens a fresh code-interpreter session; each run of analysis code gets its own.
 SessionFactory = Callable[[], AbstractAsyncContextManager[CodeSession]]
+# Writes the code to run from what a first step finds in the session (the offline brain's
+# profile); returns the code, and the failed result instead when that step failed.
+CodeWriter = Callable[[CodeSession], Awaitable[tuple[str, ExecResult | None]]]
 
 
 def manifest_for(question: str, findings: list[Findings]) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -66,6 +69,7 @@ class CodeRun:
 
     result: ExecResult
     outputs: dict[str, bytes] = field(default_factory=dict)
+    code: str = ""
 
     @property
     def summary(self) -> bytes | None:
@@ -118,14 +122,20 @@ class Workbench:
         await asyncio.to_thread(_write_text, path, code)
         return path
 
-    async def run(self, code: str) -> CodeRun:
-        """Run `code` in a fresh session holding the inputs; raises SandboxUnavailable."""
+    async def run(self, code: str | CodeWriter) -> CodeRun:
+        """Run `code` in a fresh session holding the inputs; raises SandboxUnavailable.
+
+        `code` is the code, or a `CodeWriter` that writes it in the session first.
+        """
         if self._inputs is None:  # the same bytes for every attempt: read and encoded once
             self._inputs = await asyncio.to_thread(self._encode_inputs)
         async with self.open_session() as session:
             for name, data in self._inputs.items():
                 await session.write_file(name, data)
-            result = await session.execute(code)
+            failed = None
+            if not isinstance(code, str):
+                code, failed = await code(session)
+            result = failed or await session.execute(code)
             outputs: dict[str, bytes] = {}
             names = [n for n in await session.list_files() if n.startswith(f"{OUT_DIR}/")]
             for name in names[:MAX_OUTPUT_FILES]:
@@ -133,7 +143,7 @@ class Workbench:
                     outputs[name] = await session.read_file(name)
                 except (OSError, ValueError) as exc:  # e.g. a symlink the code made: refused
                     log.warning("analysis output %s not collected: %s", name, exc)
-        return CodeRun(result=result, outputs=outputs)
+        return CodeRun(result=result, outputs=outputs, code=code)
 
     def _encode_inputs(self) -> dict[str, bytes]:
         inputs = {
@@ -155,14 +165,13 @@ class Workbench:
                 read_summary(data, analysis)
 
     async def run_offline(self) -> Analysis:
-        """Run the generated (offline) analysis code and keep what it wrote."""
-        code = generate_analysis_code(manifest_path="manifest.json", out_dir=OUT_DIR)
-        await self.save(self.code_path.name, code)
+        """Profile the tables, run the script written from the plan, keep what it wrote."""
         try:
-            run = await self.run(code)
+            run = await self.run(functools.partial(write_analysis, out_dir=OUT_DIR))
         except SandboxUnavailable as exc:
             error = SubagentError(where="analyst", kind="sandbox_unavailable", message=str(exc))
-            return Analysis(errors=[error], code_path=str(self.code_path))
+            return Analysis(errors=[error])
+        await self.save(self.code_path.name, run.code)
         analysis = Analysis(sandbox_tier=run.isolation, code_path=str(self.code_path))
         if run.failed:
             message = run.failure()

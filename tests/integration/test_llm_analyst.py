@@ -157,7 +157,8 @@ async def test_when_every_attempt_fails_the_offline_code_still_charts(tmp_path: 
     assert analysis.charts and all(_is_png(c.path) for c in analysis.charts)
     assert analysis.highlights, "the offline analysis computes highlights"
     assert (out / "attempt-1.py").is_file() and (out / "attempt-2.py").is_file()
-    assert "analysis_runtime" in Path(analysis.code_path).read_text()
+    kept = Path(analysis.code_path).read_text()  # the offline script written for this run
+    assert "comparison = Comparison(QUESTION" in kept and "comparison.metric(" in kept
 
 
 async def test_a_spent_budget_skips_the_model_and_falls_back(tmp_path: Path) -> None:

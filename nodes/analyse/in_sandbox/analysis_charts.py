@@ -176,15 +176,28 @@ def draw_charts(df: pd.DataFrame, out_dir: str | Path) -> list[Path]:
     colours = site_colours(df)
     paths: list[Path] = []
     for metric in chart_metrics(df):
-        sub = df[(df["metric"] == metric) & df["value"].notna()].sort_values("value", kind="stable")
-        path = charts_dir / f"{slug(metric) if '__' not in metric else metric}.png"
-        _bar_chart(sub, metric_info(metric, sub), colours, path)
+        sub = df[df["metric"] == metric]
+        path = chart_path(out_dir, metric)
+        heading = metric_info(metric, sub).heading
+        bar_chart(sub, colours, path, title=heading, axis=heading)
         paths.append(path)
     return paths
 
 
-def _bar_chart(sub: pd.DataFrame, info: MetricInfo, colours: dict[str, str], path: Path) -> None:
-    """Draw and save one metric's bar chart (Agg canvas, no pyplot state to leak)."""
+def chart_path(out_dir: str | Path, metric: str) -> Path:
+    """Where a metric's chart goes: ``<out_dir>/charts/<metric>.png``."""
+    return Path(out_dir) / "charts" / f"{slug(metric) if '__' not in metric else metric}.png"
+
+
+def bar_chart(
+    sub: pd.DataFrame, colours: dict[str, str], path: Path, *, title: str, axis: str
+) -> None:
+    """Draw and save one metric's bar chart (Agg canvas, no pyplot state to leak).
+
+    Bars are `sub`'s items sorted by value and coloured by site, each labelled with its value.
+    """
+    sub = sub[sub["value"].notna()].sort_values("value", kind="stable")
+    path.parent.mkdir(parents=True, exist_ok=True)
     items = [str(i) for i in sub["item"].tolist()]
     sites = [str(s) for s in sub["site"].tolist()]
     values = [float(v) for v in sub["value"].tolist()]
@@ -196,10 +209,10 @@ def _bar_chart(sub: pd.DataFrame, info: MetricInfo, colours: dict[str, str], pat
     bars = ax.barh(range(len(items)), values, color=[colours[s] for s in sites])
     ax.set_yticks(range(len(items)), labels, fontsize=10)
     ax.bar_label(bars, labels=[format_value(v) for v in values], padding=3, fontsize=10)
-    ax.set_xlabel(info.heading, fontsize=10)
+    ax.set_xlabel(axis, fontsize=10)
     ax.margins(x=0.18)
     headers = ", ".join(dict.fromkeys(str(h) for h in sub["label"].tolist()))
-    fig.suptitle(info.heading, fontsize=13, fontweight="bold")
+    fig.suptitle(title, fontsize=13, fontweight="bold")
     ax.set_title(f"from the columns: {headers}", fontsize=9, color="#555555")
     ax.grid(axis="x", alpha=0.3)
     ax.set_axisbelow(True)
@@ -242,23 +255,33 @@ def highlights(df: pd.DataFrame, question: str = "") -> list[str]:
         labels = df.groupby("metric", sort=False)["label"].agg(lambda s: list(dict.fromkeys(s)))
         metrics.sort(key=lambda m: question_rank(question, m, [str(x) for x in labels[m]]))
     for metric in metrics:
-        sub = df[(df["metric"] == metric) & df["value"].notna()].reset_index(drop=True)
-        if sub.empty:
-            continue
-        lo = cast(dict[str, Any], sub.loc[int(sub["value"].idxmin())].to_dict())
-        hi = cast(dict[str, Any], sub.loc[int(sub["value"].idxmax())].to_dict())
-        info = metric_info(metric, sub)
-        if len(sub) < MIN_CHART_VALUES:
-            lines.append(f"{info.heading}: {_describe(lo)} (only one value: no chart)")
-            continue
-        lines.append(f"{info.low}: {_describe(lo)}{_ties(sub, lo)}")
-        if metric == PRICE_PER_GB_METRIC and lo["value"] == 0 and (sub["value"] > 0).any():
-            paid = sub[sub["value"] > 0].reset_index(drop=True)
-            best = cast(dict[str, Any], paid.loc[int(paid["value"].idxmin())].to_dict())
-            lines.append(f"Best paid price per GB: {_describe(best)}{_ties(paid, best)}")
-        ratio = f" — {hi['value'] / lo['value']:.1f}× {info.ref}" if lo["value"] > 0 else ""
-        lines.append(f"{info.high}: {_describe(hi)}{ratio}{_ties(sub, hi)}")
+        sub = df[df["metric"] == metric]
+        lines.extend(metric_highlights(sub, metric_info(metric, sub)))
     return lines
+
+
+def metric_highlights(sub: pd.DataFrame, info: MetricInfo) -> list[str]:
+    """One metric's highlights in `info`'s words: its low and high end, or its only value."""
+    sub = sub[sub["value"].notna()].reset_index(drop=True)
+    if sub.empty:
+        return []
+    lo = _row(sub, int(sub["value"].to_numpy().argmin()))
+    hi = _row(sub, int(sub["value"].to_numpy().argmax()))
+    if len(sub) < MIN_CHART_VALUES:
+        return [f"{info.heading}: {_describe(lo)} (only one value: no chart)"]
+    lines = [f"{info.low}: {_describe(lo)}{_ties(sub, lo)}"]
+    if info.metric == PRICE_PER_GB_METRIC and lo["value"] == 0 and (sub["value"] > 0).any():
+        paid = sub[sub["value"] > 0].reset_index(drop=True)
+        best = _row(paid, int(paid["value"].to_numpy().argmin()))
+        lines.append(f"Best paid price per GB: {_describe(best)}{_ties(paid, best)}")
+    ratio = f" — {hi['value'] / lo['value']:.1f}× {info.ref}" if lo["value"] > 0 else ""
+    lines.append(f"{info.high}: {_describe(hi)}{ratio}{_ties(sub, hi)}")
+    return lines
+
+
+def _row(sub: pd.DataFrame, position: int) -> dict[str, Any]:
+    """The row at `position` as a dict."""
+    return cast(dict[str, Any], sub.iloc[position].to_dict())
 
 
 def _ties(sub: pd.DataFrame, row: Mapping[str, Any]) -> str:

@@ -8,9 +8,11 @@ pint (through ``analysis_units``) and its sibling modules, never the Flotilla pr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 from analysis_metrics import Ratio, concept_of_key, slug
+from analysis_quantities import GB_PER_UNIT
 from analysis_units import CANONICAL, convert
 
 #: Units a metric of a dimension may be shown in, smallest first (the canonical one among them).
@@ -43,6 +45,83 @@ def _target_metric(df: pd.DataFrame, ratio: Ratio) -> str | None:
     return candidates[0] if candidates else None
 
 
+@dataclass(frozen=True)
+class RatioSpec:
+    """A derived metric: `numerator` ÷ `denominator` per one `per`, per item that has both."""
+
+    key: str
+    numerator: str
+    denominator: str
+    per: str  # the unit the denominator is counted in ("GB", "Wh", "km")
+    unit: str  # the ratio's unit ("USD/Wh", "USD/GB/month")
+    label: str  # what the rows' label column says ("price ÷ storage (derived)")
+
+
+def ratio_specs(df: pd.DataFrame, ratios: Sequence[Ratio]) -> list[RatioSpec]:
+    """The "price_per_<unit>_usd" ratios `df` can give for the ratios a question asks for.
+
+    One per ratio whose dimension some metric has, divided by that metric; data sizes are
+    left to the price-per-GB ratio every comparison already has.
+    """
+    price = next((p for p in _PRICES if (df["metric"] == p).any()), None) if len(df) else None
+    if price is None:
+        return []
+    month = "/month" if price.endswith("_month") else ""
+    specs: list[RatioSpec] = []
+    for ratio in ratios:
+        target = _target_metric(df, ratio) if ratio.dimension != "information" else None
+        key = f"price_per_{slug(ratio.unit)}_usd" + ("_month" if month else "")
+        if target is None or (df["metric"] == key).any() or key in {s.key for s in specs}:
+            continue
+        label = str(df.loc[df["metric"] == target, "label"].iloc[0])
+        per = ratio.pint_unit or ratio.unit
+        unit = f"USD/{ratio.unit}{month}"
+        specs.append(RatioSpec(key, price, target, per, unit, f"price ÷ {label} (derived)"))
+    return specs
+
+
+def in_unit(value: float, unit: str, to: str) -> float:
+    """`value` in `unit` counted in `to`: data sizes by their prefixes, the rest by pint."""
+    if unit == to:
+        return value
+    if unit in GB_PER_UNIT and to in GB_PER_UNIT:
+        return value * GB_PER_UNIT[unit] / GB_PER_UNIT[to]
+    return convert(value, unit, to)
+
+
+def derive_ratio(df: pd.DataFrame, spec: RatioSpec, columns: Sequence[str]) -> pd.DataFrame:
+    """Add `spec`'s rows: each item's numerator ÷ its denominator counted in `spec.per`.
+
+    Only items (same site and item) with both, and a denominator above zero, get a row; its
+    raw cell shows both cells ("€ 2,50 per month ÷ 0.1 TB").
+    """
+    if df.empty or (df["metric"] == spec.key).any():
+        return df
+    tops = df[df["metric"] == spec.numerator].drop_duplicates(["site", "item"])
+    amounts = df[(df["metric"] == spec.denominator) & (df["value"] > 0)]
+    both = tops.merge(amounts.drop_duplicates(["site", "item"]), on=["site", "item"])
+    if both.empty:
+        return df
+    pairs = zip(both["value_y"], both["unit_y"], strict=True)
+    per = [in_unit(float(v), str(u), spec.per) for v, u in pairs]
+    derived = pd.DataFrame(
+        {
+            "site": both["site"],
+            "item": both["item"],
+            "metric": spec.key,
+            "label": spec.label,
+            "value": both["value_x"] / pd.Series(per, index=both.index),
+            "unit": spec.unit,
+            "raw": both["raw_x"] + " ÷ " + both["raw_y"],
+            "source_url": both["source_url_x"],
+        },
+        columns=list(columns),
+    )
+    out = pd.concat([df, derived], ignore_index=True)
+    out.attrs = dict(df.attrs)
+    return out
+
+
 def add_question_ratios(
     df: pd.DataFrame, ratios: Sequence[Ratio], columns: Sequence[str]
 ) -> pd.DataFrame:
@@ -51,44 +130,9 @@ def add_question_ratios(
     Only items (same site and item) that have both a price and the metric get a row; data
     sizes are left to the price-per-GB rows every comparison already has.
     """
-    price = next((p for p in _PRICES if (df["metric"] == p).any()), None) if len(df) else None
-    if price is None:
-        return df
-    prices = df[df["metric"] == price].drop_duplicates(["site", "item"])
-    month = "/month" if price.endswith("_month") else ""
-    frames = [df]
-    for ratio in ratios:
-        target = _target_metric(df, ratio) if ratio.dimension != "information" else None
-        key = f"price_per_{slug(ratio.unit)}_usd" + ("_month" if month else "")
-        if target is None or (df["metric"] == key).any():
-            continue
-        amounts = df[(df["metric"] == target) & (df["value"] > 0)]
-        both = prices.merge(amounts.drop_duplicates(["site", "item"]), on=["site", "item"])
-        if both.empty:
-            continue
-        unit = str(both["unit_y"].iloc[0])
-        per_unit = [convert(float(v), unit, ratio.pint_unit) for v in both["value_y"]]
-        label = str(both["label_y"].iloc[0])
-        frames.append(
-            pd.DataFrame(
-                {
-                    "site": both["site"],
-                    "item": both["item"],
-                    "metric": key,
-                    "label": f"price ÷ {label} (derived)",
-                    "value": both["value_x"] / pd.Series(per_unit, index=both.index),
-                    "unit": f"USD/{ratio.unit}{month}",
-                    "raw": both["raw_x"] + " ÷ " + both["raw_y"],
-                    "source_url": both["source_url_x"],
-                },
-                columns=list(columns),
-            )
-        )
-    if len(frames) == 1:
-        return df
-    out = pd.concat(frames, ignore_index=True)
-    out.attrs = dict(df.attrs)
-    return out
+    for spec in ratio_specs(df, ratios):
+        df = derive_ratio(df, spec, columns)
+    return df
 
 
 def fit_units(df: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,7 @@ from analysis_quantities import (
     normalise,
     parse_quantity,
 )
-from analysis_ratios import add_question_ratios, fit_units
+from analysis_ratios import RatioSpec, add_question_ratios, derive_ratio, fit_units
 
 #: A column is numeric when at least this share of its non-empty cells parse to one kind.
 MAJORITY = 0.6
@@ -314,66 +314,78 @@ def build_comparison(
     rows: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
     for table in tables:
-        frame = _read_table(table, sink)
-        if frame is None:
-            continue
-        # The same table met twice on one site (a page reached again by another link)
-        # counts once: its rows would otherwise tie with themselves.
-        content = (table.site, frame.to_csv(index=False))
-        if content in seen:
-            continue
-        seen.add(content)
-        table_rows = _frame_rows(frame, table, fx)
-        flipped = _transposed(frame) if not table_rows else None
-        if flipped is not None:
-            table_rows = _frame_rows(flipped, table, fx)
-            if table_rows:
-                sink.append(
-                    f"{table.site}: {table.path.name!r} has plans as columns; read it transposed."
-                )
-        if not table_rows:
-            sink.append(
-                f"{table.site}: {table.path.name!r} ({table.caption or 'no caption'}) has no "
-                f"numeric columns (headers: {', '.join(map(repr, frame.columns))}); it adds "
-                "nothing to the comparison."
-            )
-        rows.extend(table_rows)
-    df = add_price_per_gb(pd.DataFrame(rows, columns=COLUMNS).astype({"value": "float64"}))
-    df = add_question_ratios(df, question_ratios(question) if question else [], COLUMNS)
-    df = fit_units(df)
-    # Group rows by metric (first-seen order) so the CSV and markdown read metric by metric.
-    order = {m: i for i, m in enumerate(dict.fromkeys(df["metric"].tolist()))}
-    df = df.sort_values("metric", key=lambda s: s.map(order), kind="stable")
-    df = df.reset_index(drop=True)
+        rows.extend(table_rows(table, fx, sink, seen))
+    df = finish_comparison(pd.DataFrame(rows, columns=COLUMNS), question)
     df.attrs["warnings"] = list(sink)
     if warnings_out is not None:
         warnings_out.extend(sink)
     return df
 
 
+def table_rows(
+    table: TableInput,
+    fx: Mapping[str, float],
+    sink: list[str],
+    seen: set[tuple[str, str]],
+) -> list[dict[str, Any]]:
+    """One table's long-form rows (its numeric columns, one row per item and column).
+
+    A table identical to one already in `seen` for the same site gives no rows; a table of
+    plans as columns is read transposed; problems become warnings in `sink`.
+    """
+    frame = _read_table(table, sink)
+    if frame is None:
+        return []
+    # The same table met twice on one site (a page reached again by another link)
+    # counts once: its rows would otherwise tie with themselves.
+    content = (table.site, frame.to_csv(index=False))
+    if content in seen:
+        return []
+    seen.add(content)
+    rows = _frame_rows(frame, table, fx)
+    flipped = _transposed(frame) if not rows else None
+    if flipped is not None:
+        rows = _frame_rows(flipped, table, fx)
+        if rows:
+            sink.append(
+                f"{table.site}: {table.path.name!r} has plans as columns; read it transposed."
+            )
+    if not rows:
+        sink.append(
+            f"{table.site}: {table.path.name!r} ({table.caption or 'no caption'}) has no "
+            f"numeric columns (headers: {', '.join(map(repr, frame.columns))}); it adds "
+            "nothing to the comparison."
+        )
+    return rows
+
+
+def derive_and_fit(df: pd.DataFrame, question: str = "") -> pd.DataFrame:
+    """Add the derived ratios to the tables' rows and fit units; the rows keep their index."""
+    df = add_price_per_gb(df.astype({"value": "float64"}))
+    df = add_question_ratios(df, question_ratios(question) if question else [], COLUMNS)
+    return fit_units(df)
+
+
+def finish_comparison(df: pd.DataFrame, question: str = "") -> pd.DataFrame:
+    """Add the derived ratios to the tables' rows, fit units, group the rows by metric."""
+    df = derive_and_fit(df, question)
+    # Group rows by metric (first-seen order) so the CSV and markdown read metric by metric.
+    order = {m: i for i, m in enumerate(dict.fromkeys(df["metric"].tolist()))}
+    df = df.sort_values("metric", key=lambda s: s.map(order), kind="stable")
+    return df.reset_index(drop=True)
+
+
+#: The ratio every comparison of prices and storage gets: monthly price ÷ GB.
+PRICE_PER_GB = RatioSpec(
+    PRICE_PER_GB_METRIC,
+    PRICE_METRIC,
+    STORAGE_METRIC,
+    "GB",
+    "USD/GB/month",
+    "price ÷ storage (derived)",
+)
+
+
 def add_price_per_gb(df: pd.DataFrame) -> pd.DataFrame:
     """Add "price_per_gb_usd_month" rows (monthly price ÷ GB) where an item has both."""
-    if df.empty or (df["metric"] == PRICE_PER_GB_METRIC).any():
-        return df
-    prices = df[df["metric"] == PRICE_METRIC].drop_duplicates(["site", "item"])
-    storage = df[(df["metric"] == STORAGE_METRIC) & (df["value"] > 0)]
-    storage = storage.drop_duplicates(["site", "item"])
-    both = prices.merge(storage, on=["site", "item"], suffixes=("_p", "_s"))
-    if both.empty:
-        return df
-    derived = pd.DataFrame(
-        {
-            "site": both["site"],
-            "item": both["item"],
-            "metric": PRICE_PER_GB_METRIC,
-            "label": "price ÷ storage (derived)",
-            "value": both["value_p"] / both["value_s"],
-            "unit": "USD/GB/month",
-            "raw": both["raw_p"] + " ÷ " + both["raw_s"],
-            "source_url": both["source_url_p"],
-        },
-        columns=COLUMNS,
-    )
-    out = pd.concat([df, derived], ignore_index=True)
-    out.attrs = dict(df.attrs)
-    return out
+    return derive_ratio(df, PRICE_PER_GB, COLUMNS)
