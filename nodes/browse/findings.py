@@ -12,7 +12,7 @@ from typing import Literal
 from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentError, TableRef
 from nodes.artifacts import write_csv
 from nodes.browse.extract.sentences import rank_sentences, summarise
-from nodes.browse.extract.text import site_name
+from nodes.browse.extract.site_name import site_name
 from nodes.browse.pages import Collected
 from nodes.quantities import quantities
 from sandbox.egress import EgressRefused
@@ -37,7 +37,7 @@ def build_findings(
     return Findings(
         task_id=task.task_id,
         site=task.url,
-        site_name=site_name(collected.titles, task.url),
+        site_name=site_name(collected.titles, task.url, collected.site_names),
         goal=task.goal,
         status=status,
         pages_visited=collected.pages,

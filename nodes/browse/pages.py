@@ -18,6 +18,8 @@ from playwright.async_api import Page
 
 from graph.models import SubagentError
 from nodes.browse.extract.controls import CONSENT_ACCEPT, NEXT_PAGE
+from nodes.browse.extract.site_name import declared_site_name
+from nodes.browse.extract.soft404 import page_headings, soft_404
 from nodes.browse.extract.tables import PageTable, extract_tables, merge_tables
 from nodes.browse.extract.text import main_text
 from sandbox.browser import BrowserSession
@@ -50,6 +52,7 @@ class Collected:
 
     pages: list[str] = field(default_factory=list)
     titles: list[str] = field(default_factory=list)
+    site_names: list[str] = field(default_factory=list)  # what pages declare (og:site_name...)
     texts: list[tuple[str, str]] = field(default_factory=list)
     tables: list[tuple[str, PageTable]] = field(default_factory=list)
     errors: list[SubagentError] = field(default_factory=list)
@@ -163,16 +166,41 @@ async def open_page(page: Page, url: str) -> SubagentError | None:
 
 
 async def landed_error(page: Page, url: str) -> SubagentError | None:
-    """The error for the document `page` shows if it was answered 4xx/5xx; None otherwise.
+    """The error for the document `page` shows if it was answered 4xx/5xx or is a soft 404.
 
     However the page came (a click, history), the browser's navigation timing has its status
-    (0, so None, when unknown).
+    (0, so None, when unknown); a page served as 200 is checked for a soft 404.
     """
     try:
         status = await page.evaluate(NAVIGATION_STATUS_JS)
     except PlaywrightError:
         return None
-    return http_error(url, status) if isinstance(status, int) else None
+    failure = http_error(url, status) if isinstance(status, int) else None
+    if failure is not None:
+        return failure
+    try:
+        html, title = await page.content(), await page.title()
+    except PlaywrightError:
+        return None
+    text = await asyncio.to_thread(main_text, html, url)
+    return await asyncio.to_thread(soft_404_error, url, title, html, text)
+
+
+def soft_404_error(url: str, title: str, html: str, text: str) -> SubagentError | None:
+    """The error for an error page served with status 200 (a soft 404); None for a real page.
+
+    Told by its title or main heading ("Page not found", "404") and thin main content
+    `text`; like a 404, nothing of it is kept.
+    """
+    why = soft_404(title, page_headings(html), text)
+    if not why:
+        return None
+    return SubagentError(
+        where=url,
+        kind="http_error",
+        message=f"soft 404: the page was served as 200 but {why}, with little content; "
+        "its content was not read (check the URL)",
+    )
 
 
 async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[str, str]]:
@@ -186,11 +214,17 @@ async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[st
         collected.errors.append(failure)
         raise PageFailed(failure)
     tables = await read_tables(page)
-    html = await page.content()
-    collected.pages.append(page.url)
-    collected.titles.append(await page.title())
+    html, title = await page.content(), await page.title()
     # Parsing is CPU work: off the event loop, so other subagents' browsers keep being served.
-    collected.texts.append((page.url, await asyncio.to_thread(main_text, html, page.url)))
+    text = await asyncio.to_thread(main_text, html, page.url)
+    failure = await asyncio.to_thread(soft_404_error, url, title, html, text)
+    if failure is not None:
+        collected.errors.append(failure)
+        raise PageFailed(failure)
+    collected.pages.append(page.url)
+    collected.titles.append(title)
+    collected.site_names.append(await asyncio.to_thread(declared_site_name, html))
+    collected.texts.append((page.url, text))
     collected.tables.extend((page.url, table) for table in tables)
     links: list[list[str]] = await page.locator("a[href]").evaluate_all(LINKS_JS)
     return [(href, text) for href, text in links]

@@ -32,6 +32,7 @@ from graph.context import Context
 from graph.models import ArtifactRef, SubagentError
 from nodes.artifacts import write_artifact
 from nodes.browse.extract.records import RecordTable
+from nodes.browse.extract.site_name import declared_site_name
 from nodes.browse.extract.tables import extract_tables
 from nodes.browse.extract.text import main_text
 from nodes.browse.listing import add_records, read_records
@@ -377,7 +378,9 @@ class Toolbox:
         self._landed.add(key)
         self.collected.pages.append(url)
         self.collected.titles.append(await page.title())
-        self._unread[key] = (url, await page.content())
+        html = await page.content()
+        self.collected.site_names.append(await asyncio.to_thread(declared_site_name, html))
+        self._unread[key] = (url, html)
         self.on_event("page", {"url": url, "pages": len(self.collected.pages)})
 
     def _refused(self, refusal: EgressRefused) -> None:

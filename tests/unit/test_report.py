@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from graph.models import Analysis, ArtifactRef, Fact, Findings, Plan, RefusedTarget, SubagentError
-from nodes.browse.extract.text import site_name
+from nodes.browse.extract.site_name import site_name
 from nodes.report.node import render, short_answer, sources
 
 
@@ -86,7 +86,8 @@ def test_sources_are_unique_and_in_plan_order():
             "https://acme.example/",
             "Acme Cloud",
         ),
-        (["Only one page title"], "https://x.example/", "Only one page title"),
+        # A whole title is not a site's name: the host is (tests/unit/test_site_name.py).
+        (["Only one page title"], "https://x.example/", "x.example"),
         ([], "https://x.example:8443/path", "x.example:8443"),
         (["", ""], "http://127.0.0.1:8000/", "127.0.0.1:8000"),
     ],

@@ -1,11 +1,9 @@
-"""A page's main text (chrome stripped, trafilatura first) and the site's name from its titles."""
+"""A page's main text: chrome stripped, trafilatura first, a density heuristic last."""
 
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import trafilatura
 from lxml.html import HtmlElement
@@ -78,29 +76,3 @@ def _density_score(el: HtmlElement) -> float:
     links = sum(len(a.text_content()) for a in el.iter("a"))
     depth = sum(1 for _ in el.iterancestors())
     return text * (1.0 - links / text) * (1.0 + 0.01 * depth)
-
-
-_TITLE_SEPARATORS = re.compile(r"\s+[|·—–:-]\s+")
-
-
-def site_name(titles: list[str], url: str) -> str:
-    """The site's own name: the title segment its pages share, else the first title, else the host.
-
-    Sites repeat their name in every page title ("Pricing — Acme", "Acme — home"); the segment
-    seen most often across the pages read is taken as the name.
-    """
-    segments = [
-        [part.strip() for part in _TITLE_SEPARATORS.split(title) if part.strip()]
-        for title in titles
-        if title.strip()
-    ]
-    counts: dict[str, int] = {}
-    for parts in segments:
-        for part in dict.fromkeys(parts):
-            counts[part] = counts.get(part, 0) + 1
-    shared = [part for part, n in counts.items() if n >= 2 and len(part) <= 60]
-    if shared:
-        return max(shared, key=lambda part: counts[part])
-    if titles and titles[0].strip():
-        return titles[0].strip()[:60]
-    return urlsplit(url).netloc or url
