@@ -8,9 +8,11 @@ script's wording, and once through the real code sandbox (`run_analysis`, offlin
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,11 @@ import pytest
 from graph.context import Context
 from graph.models import Findings, TableRef
 from nodes.analyse.node import run_analysis
-from nodes.analyse.offline import PlanError, generate_analysis_code
-from nodes.analyse.workbench import IN_SANDBOX, runtime_files
+from nodes.analyse.offline import PROFILE_CODE, PlanError, generate_analysis_code
+from nodes.analyse.workbench import IN_SANDBOX, Workbench, runtime_files
 from nodes.artifacts import write_csv
+from sandbox.interpreter import ExecResult
+from tests.fake_sandboxes import FakeCodeSession
 
 sys.path.insert(0, str(IN_SANDBOX))
 from analysis_plan import profile
@@ -323,3 +327,31 @@ async def test_the_generated_script_runs_in_the_real_sandbox(tmp_path: Path) -> 
     assert "'Battery capacity'" in kept and "unit='Wh'" in kept
     assert analysis.highlights[0].startswith("Cheapest per Wh: Hopper at Pedalia — $2,199 ÷ 400 Wh")
     assert {Path(c.path).name for c in analysis.charts} >= {"range_km.png", "price_per_wh_usd.png"}
+
+
+async def test_a_plan_that_cannot_be_read_is_the_analysis_error(tmp_path: Path) -> None:
+    class BadPlan(FakeCodeSession):
+        """Profiles into a plan whose table number points nowhere."""
+
+        async def execute(self, code: str) -> ExecResult:
+            self.executed.append(code)
+            plan = {"question": "q", "metrics": [{"key": "k", "title": "t", "columns": [[9, "x"]]}]}
+            self.files["plan.json"] = json.dumps(plan).encode()
+            return ExecResult(exit_status=0, tier=self.tier)
+
+    sessions: list[BadPlan] = []
+
+    @contextlib.asynccontextmanager
+    async def open_bad() -> AsyncIterator[BadPlan]:
+        sessions.append(BadPlan())
+        yield sessions[-1]
+
+    bench = Workbench(manifest={"tables": []}, files={}, out=tmp_path, open_session=open_bad)
+    analysis = await bench.run_offline()
+
+    [session] = sessions
+    assert session.executed == [PROFILE_CODE], "no script runs without a plan"
+    [error] = analysis.errors
+    assert error.kind == "analysis_failed" and "plan could not be read" in error.message
+    assert "no table number 9" in error.message
+    assert (tmp_path / "analysis.py").read_text() == PROFILE_CODE
