@@ -10,19 +10,20 @@ content is the value's JSON and whose metadata holds the store key. Get, delete 
 without a query find records by that key (ListMemoryRecords with a metadata filter).
 
 Namespaces belong to the actor: `("insights", "default")` is `/actors/<actor>/insights/default`.
-Each put costs a ListMemoryRecords (is the key there?) and one batch call; recall one
-RetrieveMemoryRecords (at most 100 records: AgentCore's `topK` limit).
+Each put costs a ListMemoryRecords (is the key there?); the new records of one batch are
+created together (BatchCreateMemoryRecords, 100 a call), a known key is updated. Recall costs
+one RetrieveMemoryRecords (at most 100 records: AgentCore's `topK` limit).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.config import Config
-from langgraph.store.base import GetOp, Item, PutOp, Result, SearchItem, SearchOp
+from langgraph.store.base import GetOp, Item, Op, PutOp, Result, SearchItem, SearchOp
 from langgraph_checkpoint_aws import AgentCoreMemoryStore
 
 KEY_METADATA = "flotilla_key"
@@ -46,32 +47,56 @@ class InsightsMemoryStore(AgentCoreMemoryStore):  # type: ignore[misc]
 
     # --- puts -------------------------------------------------------------------------------
 
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        """Upstream's, with new records created together (one call per 100), in order."""
+        results: list[Result] = []
+        pending: dict[tuple[str, str], dict[str, Any]] = {}  # new records by (namespace, key)
+        for op in ops:
+            if isinstance(op, PutOp) and op.value is not None and "message" not in op.value:
+                self._put_record(op, pending)
+                results.append(None)
+                continue
+            self._create(pending)  # a later read or delete sees the puts before it
+            results.extend(super().batch([op]))
+        self._create(pending)
+        return results
+
+    def _put_record(self, op: PutOp, pending: dict[tuple[str, str], dict[str, Any]]) -> None:
+        namespace = self._convert_namespace_to_string(op.namespace)
+        record: dict[str, Any] = {
+            "namespaces": [namespace],
+            "content": {"text": json.dumps(op.value, separators=(",", ":"))},
+            "timestamp": datetime.now(UTC),
+            "metadata": {KEY_METADATA: {"stringValue": op.key}},
+        }
+        if (namespace, op.key) in pending:
+            pending[(namespace, op.key)] = record
+            return
+        found = next(self._records(namespace, key=op.key), None)
+        if found is None:
+            pending[(namespace, op.key)] = record
+            return
+        record["memoryRecordId"] = found["memoryRecordId"]
+        self._batch("batch_update_memory_records", records=[record])
+
+    def _create(self, pending: dict[tuple[str, str], dict[str, Any]]) -> None:
+        records = [{"requestIdentifier": f"r{i}", **r} for i, r in enumerate(pending.values())]
+        pending.clear()
+        for start in range(0, len(records), MAX_RESULTS):
+            self._batch("batch_create_memory_records", records=records[start : start + MAX_RESULTS])
+
     def _handle_put(self, op: PutOp) -> None:
         if op.value is not None and "message" in op.value:
             super()._handle_put(op)  # a chat message: a conversational event, as upstream
             return
+        if op.value is not None:  # (`batch` stores values itself)
+            self.batch([op])
+            return
         namespace = self._convert_namespace_to_string(op.namespace)
         found = [r["memoryRecordId"] for r in self._records(namespace, key=op.key)]
-        now = datetime.now(UTC)
-        if op.value is None:
-            if found:
-                records = [{"memoryRecordId": r, "namespace": namespace} for r in found]
-                self._batch("batch_delete_memory_records", records=records)
-            return
-        record: dict[str, Any] = {
-            "namespaces": [namespace],
-            "content": {"text": json.dumps(op.value, separators=(",", ":"))},
-            "timestamp": now,
-            "metadata": {KEY_METADATA: {"stringValue": op.key}},
-        }
         if found:
-            self._batch(
-                "batch_update_memory_records", records=[{"memoryRecordId": found[0], **record}]
-            )
-        else:
-            self._batch(
-                "batch_create_memory_records", records=[{"requestIdentifier": "put", **record}]
-            )
+            records = [{"memoryRecordId": r, "namespace": namespace} for r in found]
+            self._batch("batch_delete_memory_records", records=records)
 
     def _batch(self, operation: str, **params: Any) -> None:
         answer = getattr(self.client, operation)(memoryId=self.memory_id, **params)

@@ -202,6 +202,7 @@ async def test_insights_are_remembered_and_recalled_through_agentcore_memory_sto
     keys = await remember(store, "prices", insights)
     await remember(store, "prices", insights[:3])  # the same findings again: updated, not added
     assert len(fake.memory.records.records[MEMORY_ID]) == 130
+    assert fake.calls.count("BatchCreateMemoryRecords") == 2, "new records go 100 a call"
     assert fake.calls.count("BatchUpdateMemoryRecords") == 3
 
     found = await recall(store, "prices", "what does plan 7 cost", limit=5)
