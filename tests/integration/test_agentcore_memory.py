@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,14 @@ async def test_a_plan_review_waits_and_resumes_on_agentcore_memory(
     assert actors == {ctx.agentcore_actor_id, f"{ctx.agentcore_actor_id}:settings"}
     namespaces = {n for r in fake.memory.records.records[MEMORY_ID] for n in r["namespaces"]}
     assert namespaces == {f"/actors/{ctx.agentcore_actor_id}/insights/prices"}
+
+    # The next run of this actor recalls them before planning, naming the run they came from.
+    again = await _runner(ctx, subagents).run(
+        QUESTION, [FIRST], replace(ctx, approve_plan=False), thread=_thread()
+    )
+    recalled = again.values["plan"].recalled
+    assert recalled and all(f"from run {thread}" in line for line in recalled)
+    assert calls["RetrieveMemoryRecords"] < Counter(fake.calls)["RetrieveMemoryRecords"]
 
 
 async def test_a_killed_run_resumes_on_agentcore_memory_without_rerunning_finished_work(
