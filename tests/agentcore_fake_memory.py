@@ -6,7 +6,7 @@ ListSessions; what ``langgraph-checkpoint-aws``'s ``AgentCoreMemorySaver`` calls
 kept exactly as sent.
 
 Memory records (what ``AgentCoreMemoryStore`` and Flotilla's insights store call):
-BatchCreate/BatchUpdate/BatchDeleteMemoryRecords, GetMemoryRecord, DeleteMemoryRecord,
+BatchCreate (a repeated ``clientToken`` is the same batch)/BatchUpdate/BatchDeleteMemoryRecords, GetMemoryRecord, DeleteMemoryRecord,
 ListMemoryRecords (by exact namespace or namespace path, metadata filters EQUALS_TO / EXISTS /
 NOT_EXISTS, newest first, real pages) and RetrieveMemoryRecords. Retrieval here is plain word
 overlap — the share of the query's words a record's text holds, as its score — not AgentCore's
@@ -189,6 +189,7 @@ class FakeRecords:
     """Memory records by memory, in the order they were created (see the module)."""
 
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _answered: dict[str, Answer] = field(default_factory=dict)  # by client token
     _seq: Any = field(default_factory=itertools.count)
 
     def handle(self, operation: str, memory: str, parts: list[str], body: dict[str, Any]) -> Answer:
@@ -224,6 +225,15 @@ class FakeRecords:
         return 200, answer, ""
 
     def _create(self, stored: list[dict[str, Any]], body: dict[str, Any]) -> Answer:
+        token = body.get("clientToken")
+        if token and token in self._answered:  # a retry of a batch already stored
+            return self._answered[token]
+        answer = self._create_records(stored, body)
+        if token:
+            self._answered[token] = answer
+        return answer
+
+    def _create_records(self, stored: list[dict[str, Any]], body: dict[str, Any]) -> Answer:
         ok, failed = [], []
         for item in body.get("records") or []:
             problem = _invalid(item)

@@ -9,6 +9,7 @@ one.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -230,3 +231,42 @@ async def test_insights_are_remembered_and_recalled_through_agentcore_memory_sto
 
     fake.faults["RetrieveMemoryRecords"] = ["ThrottlingException", "ThrottlingException"]
     assert await recall(store, "prices", "plan 9 cost")
+
+
+async def test_a_retried_write_is_stored_once(fake: FakeAgentCore) -> None:
+    """A write AWS stored but whose answer was lost is retried with the same client token."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "bedrock-agentcore",
+        region_name="eu-west-1",
+        endpoint_url=fake.url,
+        config=Config(retries={"mode": "standard", "max_attempts": 3}),
+    )
+    tokens: list[str] = []
+
+    def record_token(params: dict[str, Any], **_: Any) -> None:
+        tokens.append(json.loads(params["body"])["clientToken"])  # botocore fills it per call
+
+    client.meta.events.register("before-call.bedrock-agentcore.*", record_token)
+    fake.faults["BatchCreateMemoryRecords"] = ["ThrottlingException"]
+    fake.faults["CreateEvent"] = ["ThrottlingException"]
+    record = {
+        "requestIdentifier": "r0",
+        "namespaces": ["/actors/a/insights/x"],
+        "content": {"text": "{}"},
+        "timestamp": 0,
+    }
+    client.batch_create_memory_records(memoryId=MEMORY_ID, records=[record])
+    client.batch_create_memory_records(
+        memoryId=MEMORY_ID, records=[record], clientToken=tokens[-1]
+    )  # as a retry after a lost answer sends it
+    assert len(fake.memory.records.records[MEMORY_ID]) == 1
+    assert fake.calls.count("BatchCreateMemoryRecords") == 3  # throttled, retried, repeated
+    payload = [{"blob": "x"}]
+    event = {"memoryId": MEMORY_ID, "actorId": "a", "sessionId": "s", "eventTimestamp": 0}
+    client.create_event(**event, payload=payload)
+    client.create_event(**event, payload=payload, clientToken=tokens[-1])
+    assert len(fake.memory.events[(MEMORY_ID, "a", "s")]) == 1
+    assert fake.calls.count("CreateEvent") == 3  # throttled, retried, repeated: one event
