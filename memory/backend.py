@@ -26,11 +26,6 @@ class MemoryUnavailable(RuntimeError):
     """The run's memory could not be reached, or went away; the message says what to do."""
 
 
-def resume_hint(thread_id: str) -> str:
-    """What a message about memory lost mid-run ends with."""
-    return f"Finished steps are checkpointed: once it is back, run `flotilla resume {thread_id}`."
-
-
 class ThreadMemory(Protocol):
     """An opened backend: what a run reads and writes besides its graph's state."""
 
@@ -153,7 +148,6 @@ __all__ = [
     "RedisBackend",
     "Savers",
     "ThreadMemory",
-    "resume_hint",
     "settings_from_json",
     "settings_json",
 ]

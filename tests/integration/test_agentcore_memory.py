@@ -77,18 +77,6 @@ def _runner(ctx: Context, subagents: FakeSubagents, **kwargs: Any) -> Runner:
     )
 
 
-def test_memory_agentcore_without_a_memory_id_is_refused_by_name() -> None:
-    from graph.context import ContextError
-
-    with pytest.raises(ContextError, match=r"agentcore_memory_id.*--memory-id") as raised:
-        Context(memory="agentcore", agentcore_memory_id="")
-    assert raised.value.field == "agentcore_memory_id"
-    with pytest.raises(ContextError, match="not an AgentCore Memory id"):
-        Context(memory="agentcore", agentcore_memory_id="my memory")
-    with pytest.raises(ContextError, match="checkpoint_ttl_minutes"):
-        Context(memory="agentcore", agentcore_memory_id=MEMORY_ID, checkpoint_ttl_minutes=5)
-
-
 async def test_a_plan_review_waits_and_resumes_on_agentcore_memory(
     fake: FakeAgentCore, tmp_path: Path
 ) -> None:
