@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from graph.context import LIMITS, ROLES, Context, host_entry_problem, range_text
+from graph.context import LIMITS, MEMORIES, ROLES, Context, host_entry_problem, range_text
 
 EXIT_OK, EXIT_NOTHING, EXIT_USAGE, EXIT_SERVICE = 0, 1, 2, 3
 
@@ -131,10 +132,32 @@ def add_brain_options(
     )
 
 
+def add_memory_options(parser: argparse.ArgumentParser) -> None:
+    """--memory, --memory-id and --actor-id: where the thread's checkpoints and insights are."""
+    parser.add_argument(
+        "--memory",
+        choices=MEMORIES,
+        default=None,
+        help="where checkpoints and insights live (default: env FLOTILLA_MEMORY, else redis)",
+    )
+    parser.add_argument(
+        "--memory-id",
+        default=None,
+        metavar="ID",
+        help="the AgentCore Memory id or ARN (env FLOTILLA_AGENTCORE_MEMORY_ID)",
+    )
+    parser.add_argument(
+        "--actor-id",
+        default=None,
+        metavar="ACTOR",
+        help="the AgentCore Memory actor (env FLOTILLA_AGENTCORE_ACTOR_ID, else flotilla)",
+    )
+
+
 def make_context(args: argparse.Namespace, *, allow_hosts: list[str] | None = None) -> Context:
     """A `Context` from the defaults, the environment and the flags given."""
     ctx = Context()
-    ctx.allow_hosts = [*ctx.allow_hosts, *(allow_hosts or []), *args.allow_host]
+    ctx.allow_hosts = [*ctx.allow_hosts, *(allow_hosts or []), *getattr(args, "allow_host", [])]
     for flag, name in (
         ("max_pages", "max_pages"),
         ("max_subagents", "max_subagents"),
@@ -144,6 +167,9 @@ def make_context(args: argparse.Namespace, *, allow_hosts: list[str] | None = No
         ("brain", "brain"),
         ("model", "model"),
         ("max_run_tokens", "max_run_tokens"),
+        ("memory", "memory"),
+        ("memory_id", "agentcore_memory_id"),
+        ("actor_id", "agentcore_actor_id"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -151,7 +177,10 @@ def make_context(args: argparse.Namespace, *, allow_hosts: list[str] | None = No
     for role, spec in getattr(args, "role_model", None) or []:
         setattr(ctx, f"{role}_model", spec)
     ctx.approve_plan = bool(getattr(args, "approve", False))
-    return ctx
+    ttl = getattr(args, "checkpoint_ttl", None)
+    if ttl is not None:
+        ctx.checkpoint_ttl_minutes = ttl
+    return dataclasses.replace(ctx)  # checked again, with the flags (e.g. a memory id missing)
 
 
 def format_tokens(tokens: Any) -> str:

@@ -83,13 +83,13 @@ def _disk_message(exc: OSError) -> str | None:
 def explain(exc: BaseException) -> tuple[str, int] | None:
     """One message naming the fix, and the exit status, for a failure a user can meet."""
     from demo_sites.demo import SitesUnavailable
-    from memory.redis_client import RedisUnavailable
+    from memory.backend import MemoryUnavailable
     from sandbox.egress import EgressRefused
     from sandbox.jail import JailUnavailable
     from sandbox.optins import OptInRequired
     from sandbox.tier_choice import SandboxUnavailable
 
-    service = (RedisUnavailable, SandboxUnavailable, JailUnavailable, SitesUnavailable)
+    service = (MemoryUnavailable, SandboxUnavailable, JailUnavailable, SitesUnavailable)
     usage = (EgressRefused, OptInRequired)
     for cause in _chain(exc):
         if isinstance(cause, service):

@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"flotilla: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("flotilla: interrupted; finished steps are checkpointed in Redis", file=sys.stderr)
+        print("flotilla: interrupted; finished steps are checkpointed", file=sys.stderr)
         return 130
     except Exception as exc:
         return _failed(exc, args)

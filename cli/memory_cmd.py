@@ -6,7 +6,14 @@ import argparse
 import json
 from typing import Any
 
-from cli.common import EXIT_NOTHING, EXIT_OK, EXIT_SERVICE, fail
+from cli.common import (
+    EXIT_NOTHING,
+    EXIT_OK,
+    EXIT_SERVICE,
+    add_memory_options,
+    fail,
+    make_context,
+)
 from graph.context import Context
 
 
@@ -26,24 +33,27 @@ def register(sub: Any) -> None:
             "--namespace", default=Context().memory_namespace, help="user or project namespace"
         )
         parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        add_memory_options(parser)
         parser.set_defaults(handler=memory_command)
     for parser in (search, listing):
         parser.add_argument("--limit", type=int, default=20, help="most insights to print")
 
 
 async def memory_command(args: argparse.Namespace) -> int:
-    """Run one `flotilla memory` action against the configured (or embedded) Redis."""
-    from memory.insights import forget, recall_with_keys, redis_store
-    from memory.redis_server import RedisUnavailable, redis_url
+    """Run one `flotilla memory` action against the configured memory (Redis or AgentCore)."""
+    from graph.runner import memory_backend
+    from memory.backend import MemoryUnavailable
+    from memory.insights import forget, recall_with_keys
 
+    backend = memory_backend(make_context(args))
     try:
-        async with redis_url() as url, redis_store(url) as store:
+        async with backend.open() as memory, memory.insights() as store:
             if args.action == "forget":
                 found = await forget(store, args.namespace, args.id)
                 return _forgot(args, found=found)
             query = args.text if args.action == "search" else ""
             rows = await recall_with_keys(store, args.namespace, query, limit=args.limit)
-    except RedisUnavailable as exc:
+    except MemoryUnavailable as exc:
         return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
     except ValueError as exc:  # a namespace the store cannot hold
         return fail(str(exc), as_json=args.json, code=EXIT_NOTHING)

@@ -1,4 +1,4 @@
-"""`flotilla research`: the whole pipeline, checkpointed in Redis (run by `graph.runner`)."""
+"""`flotilla research`: the whole pipeline, checkpointed (run by `graph.runner`)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from cli.common import (
     EXIT_USAGE,
     add_brain_options,
     add_common_options,
+    add_memory_options,
     fail,
     limit,
     make_context,
@@ -49,7 +50,7 @@ def register(sub: Any) -> None:
 
 
 def add_thread_options(parser: argparse.ArgumentParser) -> None:
-    """--thread and --checkpoint-ttl, for commands that start or continue a thread."""
+    """--thread, --checkpoint-ttl and the memory's, for commands that start or continue a thread."""
     parser.add_argument(
         "--thread", default=None, help="thread id (default: a new one); an existing one continues"
     )
@@ -60,6 +61,7 @@ def add_thread_options(parser: argparse.ArgumentParser) -> None:
         metavar="MINUTES",
         help="expire the thread's checkpoints this long after last use (default: keep)",
     )
+    add_memory_options(parser)
 
 
 def ask_review(request: dict[str, Any], thread_id: str) -> Any:
@@ -112,7 +114,7 @@ async def research_command(
     demo: DemoRecord | None = None,
 ) -> int:
     """`flotilla research`: the whole pipeline."""
-    from memory.redis_server import RedisUnavailable
+    from memory.backend import MemoryUnavailable
     from nodes.llm.chat import ModelUnavailable
 
     if not args.question.strip():
@@ -120,7 +122,6 @@ async def research_command(
             "the question is empty: say what to research", as_json=args.json, code=EXIT_USAGE
         )
     ctx = make_context(args, allow_hosts=allow_hosts)
-    ctx.checkpoint_ttl_minutes = args.checkpoint_ttl
     problem = urls_problem(args.url)
     if problem is not None:
         return fail(problem, as_json=args.json, code=EXIT_USAGE)
@@ -132,7 +133,7 @@ async def research_command(
         runner = cli_runner(recorder(on_event, board), view)
         try:
             result = await runner.run(args.question, args.url, ctx, thread=args.thread, demo=demo)
-        except RedisUnavailable as exc:
+        except MemoryUnavailable as exc:
             return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
         except (ThreadError, ModelUnavailable) as exc:
             return fail(str(exc), as_json=args.json, code=EXIT_USAGE)

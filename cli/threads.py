@@ -1,4 +1,4 @@
-"""`flotilla resume` and `flotilla history`: threads checkpointed in Redis, continued and inspected."""
+"""`flotilla resume` and `flotilla history`: checkpointed threads, continued and inspected."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import json
 from collections import Counter
 from typing import Any
 
-from cli.common import EXIT_OK, EXIT_SERVICE, EXIT_USAGE, fail
+from cli.common import EXIT_OK, EXIT_SERVICE, EXIT_USAGE, add_memory_options, fail, make_context
 from cli.live import progress_view
 from cli.research import cli_runner, finish_run
 from demo_sites.demo import SitesUnavailable
-from graph.runner import ThreadError
+from graph.runner import ThreadError, memory_backend
 
 
 def register(sub: Any) -> None:
@@ -21,10 +21,12 @@ def register(sub: Any) -> None:
     )
     resume.add_argument("thread", help="the thread id the run printed or was given")
     resume.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_memory_options(resume)
     resume.set_defaults(handler=resume_command)
     history = sub.add_parser("history", help="list a thread's checkpoints, oldest first")
     history.add_argument("thread")
     history.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_memory_options(history)
     history.set_defaults(handler=history_command)
 
 
@@ -33,15 +35,19 @@ async def resume_command(args: argparse.Namespace) -> int:
 
     Branches that finished before the interruption are not run again: their results are in
     the last checkpoint's pending writes. A `flotilla demo` thread gets its demo sites served
-    again, on the ports its plan uses.
+    again, on the ports its plan uses. The thread's memory is the one the flags and the
+    environment name (`--memory agentcore --memory-id ID` for AgentCore Memory).
     """
-    from memory.redis_server import RedisUnavailable
+    from memory.backend import MemoryUnavailable
     from nodes.llm.chat import ModelUnavailable
 
+    backend = memory_backend(make_context(args))
     with progress_view(args) as (on_event, view):
+        runner = cli_runner(on_event, view)
+        runner.memory = backend
         try:
-            result = await cli_runner(on_event, view).resume(args.thread)
-        except (RedisUnavailable, SitesUnavailable) as exc:
+            result = await runner.resume(args.thread)
+        except (MemoryUnavailable, SitesUnavailable) as exc:
             return fail(str(exc), as_json=args.json, code=EXIT_SERVICE, thread=args.thread)
         except ModelUnavailable as exc:
             return fail(str(exc), as_json=args.json, code=EXIT_USAGE, thread=args.thread)
@@ -50,14 +56,19 @@ async def resume_command(args: argparse.Namespace) -> int:
     return finish_run(result, args, view, None)
 
 
-async def thread_history(thread_id: str) -> list[dict[str, Any]]:
-    """The thread's checkpoints, oldest first: step, source, nodes that wrote it, next, time."""
+async def thread_history(thread_id: str, backend: Any = None) -> list[dict[str, Any]]:
+    """The thread's checkpoints, oldest first: step, source, nodes that wrote it, next, time.
+
+    `backend` is the thread's memory (a `memory.backend.MemoryBackend`; default: Redis).
+    """
     from graph.builder import build_graph
-    from memory.checkpoint import redis_saver
-    from memory.redis_server import redis_url
+    from memory.backend import RedisBackend
 
     config: Any = {"configurable": {"thread_id": thread_id}}
-    async with redis_url() as url, redis_saver(url) as saver:
+    async with (
+        (backend or RedisBackend()).open() as memory,
+        memory.checkpoints(ttl_minutes=None) as (saver, _),
+    ):
         app = build_graph(checkpointer=saver)
         snapshots = [s async for s in app.aget_state_history(config)]
     snapshots.reverse()
@@ -87,11 +98,11 @@ def _counted(names: Any) -> list[str]:
 
 async def history_command(args: argparse.Namespace) -> int:
     """`flotilla history`: one line per checkpoint."""
-    from memory.redis_server import RedisUnavailable
+    from memory.backend import MemoryUnavailable
 
     try:
-        rows = await thread_history(args.thread)
-    except RedisUnavailable as exc:
+        rows = await thread_history(args.thread, memory_backend(make_context(args)))
+    except MemoryUnavailable as exc:
         return fail(str(exc), as_json=args.json, code=EXIT_SERVICE)
     if not rows:
         return fail(

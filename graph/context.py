@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -228,15 +229,42 @@ class Context:
             "write or read (the CLI's Redis saver); empty keeps them until deleted."
         },
     )
+    memory: Literal["redis", "agentcore"] = field(
+        default_factory=lambda: os.environ.get("FLOTILLA_MEMORY", "redis"),  # type: ignore[arg-type,return-value]
+        metadata={
+            "description": "Where the CLI's runs keep checkpoints, their settings and long-term "
+            "insights: 'redis' (env REDIS_URL, else an embedded one) or 'agentcore' (Amazon "
+            "Bedrock AgentCore Memory: agentcore_memory_id, region and endpoint). Env "
+            "FLOTILLA_MEMORY. LangGraph Server uses its own saver and store either way."
+        },
+    )
+    agentcore_memory_id: str = field(
+        default_factory=lambda: os.environ.get("FLOTILLA_AGENTCORE_MEMORY_ID", ""),
+        metadata={
+            "description": "The AgentCore Memory resource (id or ARN) that memory='agentcore' "
+            "uses. Env FLOTILLA_AGENTCORE_MEMORY_ID."
+        },
+    )
+    agentcore_actor_id: str = field(
+        default_factory=lambda: os.environ.get("FLOTILLA_AGENTCORE_ACTOR_ID", "flotilla"),
+        metadata={
+            "description": "The AgentCore Memory actor a run's checkpoints and insights belong "
+            "to (a user or a project). Env FLOTILLA_AGENTCORE_ACTOR_ID."
+        },
+    )
 
     def __post_init__(self) -> None:
         """Refuse, by field name, any value a run cannot use (a client may send anything)."""
-        for name, choices in (("brain", BRAINS), ("sandbox_tier", SANDBOX_TIERS)):
+        for name, choices in (
+            ("brain", BRAINS),
+            ("sandbox_tier", SANDBOX_TIERS),
+            ("memory", MEMORIES),
+        ):
             value = getattr(self, name)
             if value not in choices:
                 raise ContextError(name, f"expected one of {', '.join(choices)}, got {value!r}")
         texts = ("model", *(f"{role}_model" for role in ROLES), "runs_dir", "memory_namespace")
-        for name in (*texts, "agentcore_region", "agentcore_endpoint"):
+        for name in (*texts, *_AGENTCORE_TEXTS):
             _check_text(name, getattr(self, name), empty=name not in _NON_EMPTY)
         if not isinstance(self.approve_plan, bool):
             raise ContextError("approve_plan", f"expected true or false, got {self.approve_plan!r}")
@@ -254,11 +282,56 @@ class Context:
             problem = host_entry_problem(entry)
             if problem:
                 raise ContextError(f"allow_hosts[{index}]", problem)
+        self._check_memory()
+
+    def _check_memory(self) -> None:
+        """AgentCore Memory needs a memory id; ids take AgentCore's shapes; no TTL there."""
+        if self.agentcore_actor_id and not _ACTOR_ID.fullmatch(self.agentcore_actor_id):
+            raise ContextError(
+                "agentcore_actor_id",
+                f"{self.agentcore_actor_id[:80]!r} is not an AgentCore actor id (letters, "
+                "digits, '-', '_', '/', ':'; starting with a letter or digit)",
+            )
+        if self.memory != "agentcore":
+            return
+        memory_id = self.agentcore_memory_id.strip()
+        if not memory_id:
+            raise ContextError(
+                "agentcore_memory_id",
+                "is required when memory is 'agentcore': the id of your AgentCore Memory "
+                "(CLI --memory-id, env FLOTILLA_AGENTCORE_MEMORY_ID)",
+            )
+        if not _MEMORY_ID.fullmatch(memory_id):
+            raise ContextError(
+                "agentcore_memory_id",
+                f"{memory_id[:120]!r} is not an AgentCore Memory id (NAME-XXXXXXXXXX, or its ARN)",
+            )
+        if not self.agentcore_actor_id:
+            raise ContextError("agentcore_actor_id", "must not be empty with memory 'agentcore'")
+        if self.checkpoint_ttl_minutes is not None:
+            raise ContextError(
+                "checkpoint_ttl_minutes",
+                "applies to Redis only: AgentCore Memory expires events after the memory's "
+                "own event expiry (set when the memory is created)",
+            )
 
 
 BRAINS: tuple[str, ...] = ("auto", "offline", "llm")
 SANDBOX_TIERS: tuple[str, ...] = ("auto", "gvisor", "bwrap", "none", "agentcore")
+MEMORIES: tuple[str, ...] = ("redis", "agentcore")
 _NON_EMPTY = ("runs_dir", "memory_namespace")
+_AGENTCORE_TEXTS = (
+    "agentcore_region",
+    "agentcore_endpoint",
+    "agentcore_memory_id",
+    "agentcore_actor_id",
+)
+# AgentCore's own patterns (the service model's MemoryId and ActorId shapes).
+_MEMORY_ID = re.compile(
+    r"(arn:(aws|aws-cn|aws-us-gov):bedrock-agentcore:[a-z0-9-]+:[0-9]{12}:memory/)?"
+    r"[a-zA-Z][a-zA-Z0-9-_]{0,99}-[a-zA-Z0-9]{10}"
+)
+_ACTOR_ID = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9-_/]*(?::[a-zA-Z0-9-_/]+)*[a-zA-Z0-9-_/]*")
 
 
 def _check_text(name: str, value: Any, *, empty: bool) -> None:

@@ -1,8 +1,9 @@
-"""The run's orchestration: one thread of the graph, checkpointed in Redis, run or resumed.
+"""The run's orchestration: one thread of the graph, checkpointed, run or resumed.
 
-A `Runner` compiles the graph with the Redis saver and store, records the run's settings with
-the thread (so `resume` needs nothing but the thread id), serves a demo run's sites again when
-it resumes one, streams progress events to a callback, asks a reviewer at each plan review, and
+A `Runner` compiles the graph with the saver and store of the run's memory (Redis, or AgentCore
+Memory: `memory.backend`), records the run's settings with the thread (so `resume` needs nothing
+but the thread id and where its memory is), serves a demo run's sites again when it resumes one,
+streams progress events to a callback, asks a reviewer at each plan review, and
 returns a `RunResult`. The CLI (`flotilla research`, `demo`, `resume`), the bench and the tests
 all run threads through it; printing, prompts and exit codes stay with the CLI.
 """
@@ -24,6 +25,7 @@ from graph.context import ROLES, Context
 
 if TYPE_CHECKING:
     from graph.state import ResearchInput
+    from memory.backend import MemoryBackend, ThreadMemory
     from nodes.analyse.workbench import SessionFactory
     from nodes.browse.subagent import Subagent
     from nodes.llm.chat import ModelOverrides
@@ -81,6 +83,28 @@ def context_from(data: dict[str, Any]) -> Context:
     return Context(**{k: v for k, v in data.items() if k in known})
 
 
+def memory_backend(ctx: Context, *, redis_url: str | None = None) -> MemoryBackend:
+    """The memory `ctx` names.
+
+    Redis (`redis_url`, else `$REDIS_URL`, else embedded), or AgentCore Memory at the AgentCore
+    tier's region and endpoint (never the global `AWS_ENDPOINT_URL`).
+    """
+    if ctx.memory != "agentcore":
+        from memory.backend import RedisBackend
+
+        return RedisBackend(redis_url)
+    from memory.agentcore_backend import AgentCoreBackend
+    from sandbox.agentcore.settings import AgentCoreSettings
+
+    where = AgentCoreSettings(region=ctx.agentcore_region, endpoint=ctx.agentcore_endpoint)
+    return AgentCoreBackend(
+        memory_id=ctx.agentcore_memory_id.strip(),
+        actor_id=ctx.agentcore_actor_id,
+        region=where.resolved_region,
+        endpoint_url=where.resolved_endpoint,
+    )
+
+
 def check_models(ctx: Context) -> None:
     """With the llm brain asked for, every role needs a model: say which lack one, up front.
 
@@ -108,10 +132,11 @@ def check_models(ctx: Context) -> None:
 
 @dataclass
 class Runner:
-    """Runs and resumes threads against one Redis, with its progress and review hooks.
+    """Runs and resumes threads against one memory, with its progress and review hooks.
 
-    `redis_url`: a server to use; None takes `$REDIS_URL`, else starts an embedded one for the
-    run. `on_event` gets every progress event; `review` answers plan reviews (without one, a
+    `memory`: where checkpoints, thread settings and insights live; None: the one the run's
+    `Context.memory` names (a resume: the environment's). `redis_url`: with Redis, a server to
+    use; None takes `$REDIS_URL`, else starts an embedded one for the run. `on_event` gets every progress event; `review` answers plan reviews (without one, a
     run that asks stops there and waits for a resume). `models`, `subagent` and
     `code_sessions` go to `build_graph` (chat models; stand-ins for the browser and code
     sandboxes, e.g. a test's).
@@ -123,6 +148,7 @@ class Runner:
     models: ModelOverrides | None = None
     subagent: Subagent | None = None
     code_sessions: SessionFactory | None = None
+    memory: MemoryBackend | None = None
 
     async def run(
         self,
@@ -165,67 +191,60 @@ class Runner:
         """Run `inputs` on `thread_id`, or with `inputs=None` finish its interrupted run.
 
         `ctx=None` runs with the settings recorded when the thread last ran; when that run was
-        on the demo sites, they are served again on the ports its plan uses. Raises
-        `RedisUnavailable` when Redis is down or goes away mid-run (finished steps stay
-        checkpointed), `ThreadError` when the thread cannot run as asked, `SitesUnavailable`
-        when the demo sites cannot be served on their ports again.
+        on the demo sites, they are served again on the ports its plan uses. The memory is
+        `self.memory`, else the one `ctx` names (`Context.memory`; on a resume, the
+        environment's). Raises `MemoryUnavailable` (`RedisUnavailable` for Redis) when the
+        memory is down or goes away mid-run (finished steps stay checkpointed), `ThreadError`
+        when the thread cannot run as asked, `SitesUnavailable` when the demo sites cannot be
+        served on their ports again.
         """
-        from memory.redis_server import RedisUnavailable, connection_failure, redis_url
+        from memory.backend import MemoryUnavailable
 
-        async with redis_url(self.redis_url) as url:
+        backend = self.memory or memory_backend(ctx or Context(), redis_url=self.redis_url)
+        async with backend.open() as memory:
             try:
-                return await self._run_on(url, thread_id, inputs, ctx, demo)
+                return await self._run_on(memory, thread_id, inputs, ctx, demo)
             except Exception as exc:
-                lost = None if isinstance(exc, RedisUnavailable) else connection_failure(exc)
+                lost = None if isinstance(exc, MemoryUnavailable) else memory.lost(exc, thread_id)
                 if lost is None:
                     raise
-                reason = str(lost).splitlines()[0].rstrip(". ") or type(lost).__name__
-                msg = (
-                    f"Redis at {url!r} went away during the run ({reason}). Finished steps are "
-                    f"checkpointed: once Redis is back, run `flotilla resume {thread_id}`."
-                )
-                raise RedisUnavailable(msg) from None
+                raise lost from None
 
     async def _run_on(
         self,
-        url: str,
+        memory: ThreadMemory,
         thread_id: str,
         inputs: ResearchInput | None,
         ctx: Context | None,
         demo: DemoRecord | None,
     ) -> RunResult:
         from graph.builder import build_graph
-        from memory.checkpoint import redis_saver
-        from memory.insights import redis_store
-        from memory.redis_server import async_client
-        from memory.threads import load_thread_context, save_thread_context
 
         config: Any = {"configurable": {"thread_id": thread_id}}
-        async with async_client(url) as client:
-            if ctx is None:
-                recorded = await load_thread_context(client, thread_id) or {}
-                ctx = context_from(recorded)
-                demo = DemoRecord.from_recorded(recorded)
-            ttl = ctx.checkpoint_ttl_minutes
-            async with redis_saver(url, ttl_minutes=ttl) as saver, redis_store(url) as store:
-                app = build_graph(
-                    checkpointer=saver,
-                    store=store,
-                    models=self.models,
-                    subagent=self.subagent,
-                    code_sessions=self.code_sessions,
-                )
-                state = await app.aget_state(config)
-                _check_can_run(state, thread_id, resume=inputs is None, url=url)
-                if inputs is not None or state.next:
-                    with contextlib.ExitStack() as stack:
-                        if inputs is None and demo is not None:
-                            # This process serves the sites the killed one did, where the plan
-                            # expects them.
-                            stack.enter_context(demo.serve_again(thread_id))
-                        record = dataclasses.asdict(ctx) | (demo.recorded() if demo else {})
-                        await save_thread_context(client, thread_id, record, ttl_minutes=ttl)
-                        state = await self._drive(app, config, ctx, inputs, thread_id)
+        if ctx is None:
+            recorded = await memory.load_settings(thread_id) or {}
+            ctx = context_from(recorded)
+            demo = DemoRecord.from_recorded(recorded)
+        ttl = ctx.checkpoint_ttl_minutes
+        async with memory.checkpoints(ttl_minutes=ttl) as (saver, store):
+            app = build_graph(
+                checkpointer=saver,
+                store=store,
+                models=self.models,
+                subagent=self.subagent,
+                code_sessions=self.code_sessions,
+            )
+            state = await app.aget_state(config)
+            _check_can_run(state, thread_id, resume=inputs is None, where=memory.where)
+            if inputs is not None or state.next:
+                with contextlib.ExitStack() as stack:
+                    if inputs is None and demo is not None:
+                        # This process serves the sites the killed one did, where the plan
+                        # expects them.
+                        stack.enter_context(demo.serve_again(thread_id))
+                    record = dataclasses.asdict(ctx) | (demo.recorded() if demo else {})
+                    await memory.save_settings(thread_id, record, ttl_minutes=ttl)
+                    state = await self._drive(app, config, ctx, inputs, thread_id)
         return _result(state)
 
     async def _drive(
@@ -260,9 +279,9 @@ def _result(state: Any) -> RunResult:
     return RunResult(output=output, values=dict(state.values), waiting=waiting)
 
 
-def _check_can_run(state: Any, thread_id: str, *, resume: bool, url: str) -> None:
+def _check_can_run(state: Any, thread_id: str, *, resume: bool, where: str) -> None:
     if resume and state.created_at is None:
-        msg = f"there is no thread {thread_id!r} in Redis at {url!r}: check the id"
+        msg = f"there is no thread {thread_id!r} in {where}: check the id"
         raise ThreadError(msg)
     if not resume and state.next:
         msg = (

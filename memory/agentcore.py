@@ -9,18 +9,22 @@ it was built with), which the upstream saver requires on every call.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 from botocore.config import Config
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
+    BaseCheckpointSaver,
     ChannelVersions,
     Checkpoint,
     CheckpointMetadata,
     CheckpointTuple,
+    SerializerProtocol,
 )
 from langgraph_checkpoint_aws import AgentCoreMemorySaver
+from langgraph_checkpoint_aws.checkpoint.agentcore.helpers import EventSerializer
 
 DEFAULT_ACTOR = "flotilla"
 
@@ -32,6 +36,24 @@ class ActorMemorySaver(AgentCoreMemorySaver):
         """As upstream's; ``actor_id`` is used wherever a config names none."""
         super().__init__(memory_id, **kwargs)
         self.actor_id = actor_id
+
+    @property
+    def serde(self) -> SerializerProtocol:
+        """The serde the saver's events are written and read with."""
+        serde: SerializerProtocol = self.__dict__.get("_serde") or BaseCheckpointSaver.serde
+        return serde
+
+    @serde.setter
+    def serde(self, value: SerializerProtocol) -> None:
+        # Upstream serialises events with a serializer made from the serde at start; a copy of
+        # the saver given a stricter serde (`memory.serde.trust_only`) must use it too, in a
+        # client of its own (the copy shares the original's).
+        self._serde = value
+        self.serializer = EventSerializer(value)
+        client = getattr(self, "checkpoint_event_client", None)
+        if client is not None:
+            self.checkpoint_event_client = copy.copy(client)
+            self.checkpoint_event_client.serializer = self.serializer
 
     def _actor(self, config: RunnableConfig | None) -> RunnableConfig | None:
         if config is None:

@@ -14,12 +14,14 @@ from typing import Any, TypeVar
 import redis
 import redis.asyncio
 
+from memory.backend import MemoryUnavailable
+
 REDIS_URL_ENV = "REDIS_URL"
 REQUIRED_MODULES = frozenset({"ReJSON", "search"})
 _CHECK_TIMEOUT_S = 2.0
 
 
-class RedisUnavailable(RuntimeError):
+class RedisUnavailable(MemoryUnavailable):
     """Redis could not be started or reached; the message says which and what to do."""
 
 

@@ -1,14 +1,25 @@
-"""The fake AgentCore's Memory data plane: events per actor and session, with real pagination.
+"""The fake AgentCore's Memory data plane: events per actor and session, and memory records.
 
-CreateEvent, ListEvents (newest first, ``maxResults`` pages and ``nextToken``), GetEvent,
-DeleteEvent and ListSessions, as rest-json; what ``langgraph-checkpoint-aws``'s
-``AgentCoreMemorySaver`` calls. Payloads are kept exactly as sent.
+Events: CreateEvent (a repeated ``clientToken`` is the same event, as AWS documents),
+ListEvents (newest first, ``maxResults`` pages and ``nextToken``), GetEvent, DeleteEvent and
+ListSessions; what ``langgraph-checkpoint-aws``'s ``AgentCoreMemorySaver`` calls. Payloads are
+kept exactly as sent.
+
+Memory records (what ``AgentCoreMemoryStore`` and Flotilla's insights store call):
+BatchCreate (a repeated ``clientToken`` is the same batch)/BatchUpdate/BatchDeleteMemoryRecords, GetMemoryRecord, DeleteMemoryRecord,
+ListMemoryRecords (by exact namespace or namespace path, metadata filters EQUALS_TO / EXISTS /
+NOT_EXISTS, newest first, real pages) and RetrieveMemoryRecords. Retrieval here is plain word
+overlap — the share of the query's words a record's text holds, as its score — not AgentCore's
+semantic search; records sharing no word are not returned. The fake runs no memory strategy:
+events never turn into records by themselves.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +42,8 @@ class FakeMemory:
     """Events by (memory, actor, session), in the order they were created."""
 
     events: dict[tuple[str, str, str], list[dict[str, Any]]] = field(default_factory=dict)
+    records: FakeRecords = field(default_factory=lambda: FakeRecords())
+    _tokens: dict[str, dict[str, Any]] = field(default_factory=dict)
     _seq: Any = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -42,6 +55,9 @@ class FakeMemory:
             return None
         if method == "POST" and parts[2:] == ["events"]:
             return "CreateEvent", parts
+        records = _record_route(method, parts[2:])
+        if records is not None:
+            return records, parts
         if len(parts) >= 5 and parts[2] == "actor" and parts[4] == "sessions":
             if method == "POST" and len(parts) in (5, 6):
                 return ("ListSessions" if len(parts) == 5 else "ListEvents"), parts
@@ -55,6 +71,8 @@ class FakeMemory:
         with self._lock:
             if operation == "CreateEvent":
                 return self._create(memory, body)
+            if operation in _RECORD_OPERATIONS:
+                return self.records.handle(operation, memory, parts, body)
             actor = parts[3]
             if operation == "ListSessions":
                 return self._sessions(memory, actor, body)
@@ -72,6 +90,9 @@ class FakeMemory:
                 {"message": "actorId, sessionId and payload are required"},
                 ("ValidationException"),
             )
+        token = body.get("clientToken")
+        if token and token in self._tokens:  # a retry of a request already served
+            return 200, {"event": _public(self._tokens[token], payloads=True)}, ""
         event = {
             "memoryId": memory,
             "actorId": body["actorId"],
@@ -85,6 +106,8 @@ class FakeMemory:
         if body.get("branch"):
             event["branch"] = body["branch"]
         self.events.setdefault((memory, body["actorId"], body["sessionId"]), []).append(event)
+        if token:
+            self._tokens[token] = event
         return 200, {"event": _public(event, payloads=True)}, ""
 
     def _list(self, memory: str, actor: str, session: str, body: dict[str, Any]) -> Answer:
@@ -132,3 +155,197 @@ def _public(event: dict[str, Any], *, payloads: bool) -> dict[str, Any]:
     if not payloads:
         shown.pop("payload", None)
     return shown
+
+
+# (method, path segments after the memory id) → operation.
+_RECORD_ROUTES = {
+    ("POST", "memoryRecords", "batchCreate"): "BatchCreateMemoryRecords",
+    ("POST", "memoryRecords", "batchUpdate"): "BatchUpdateMemoryRecords",
+    ("POST", "memoryRecords", "batchDelete"): "BatchDeleteMemoryRecords",
+    ("POST", "memoryRecords"): "ListMemoryRecords",
+    ("POST", "retrieve"): "RetrieveMemoryRecords",
+}
+_RECORD_OPERATIONS = {*_RECORD_ROUTES.values(), "GetMemoryRecord", "DeleteMemoryRecord"}
+
+
+def _record_route(method: str, rest: list[str]) -> str | None:
+    if method == "GET" and len(rest) == 2 and rest[0] == "memoryRecord":
+        return "GetMemoryRecord"
+    if method == "DELETE" and len(rest) == 2 and rest[0] == "memoryRecords":
+        return "DeleteMemoryRecord"
+    return _RECORD_ROUTES.get((method, *rest))
+
+
+_WORD = re.compile(r"\w+")
+MAX_TEXT = 16_000
+
+
+def _words(text: str) -> set[str]:
+    return set(_WORD.findall(text.casefold()))
+
+
+@dataclass
+class FakeRecords:
+    """Memory records by memory, in the order they were created (see the module)."""
+
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    _answered: dict[str, Answer] = field(default_factory=dict)  # by client token
+    _seq: Any = field(default_factory=itertools.count)
+
+    def handle(self, operation: str, memory: str, parts: list[str], body: dict[str, Any]) -> Answer:
+        """Answer one memory-record operation (the caller holds the lock)."""
+        stored = self.records.setdefault(memory, [])
+        if operation == "BatchCreateMemoryRecords":
+            return self._create(stored, body)
+        if operation == "BatchUpdateMemoryRecords":
+            return self._update(stored, body)
+        if operation == "BatchDeleteMemoryRecords":
+            ids = [r.get("memoryRecordId", "") for r in body.get("records") or []]
+            return self._delete(stored, ids)
+        if operation == "DeleteMemoryRecord":
+            answer = self._delete(stored, [parts[3]])
+            if answer[1]["failedRecords"]:
+                return 404, {"message": f"no memory record {parts[3]}"}, "ResourceNotFoundException"
+            return 200, {"memoryRecordId": parts[3]}, ""
+        if operation == "GetMemoryRecord":
+            found = next((r for r in stored if r["memoryRecordId"] == parts[3]), None)
+            if found is None:
+                return 404, {"message": f"no memory record {parts[3]}"}, "ResourceNotFoundException"
+            return 200, {"memoryRecord": _record(found)}, ""
+        selected, problem = _select(stored, body, (body.get("searchCriteria") or {}))
+        if problem:
+            return 400, {"message": problem}, "ValidationException"
+        if operation == "RetrieveMemoryRecords":
+            return self._retrieve(selected, body)
+        newest_first = sorted(selected, key=lambda r: (r["timestamp"], r["_seq"]), reverse=True)
+        page, token = _page(newest_first, body)
+        answer: dict[str, Any] = {"memoryRecordSummaries": [_record(r) for r in page]}
+        if token:
+            answer["nextToken"] = token
+        return 200, answer, ""
+
+    def _create(self, stored: list[dict[str, Any]], body: dict[str, Any]) -> Answer:
+        token = body.get("clientToken")
+        if token and token in self._answered:  # a retry of a batch already stored
+            return self._answered[token]
+        answer = self._create_records(stored, body)
+        if token:
+            self._answered[token] = answer
+        return answer
+
+    def _create_records(self, stored: list[dict[str, Any]], body: dict[str, Any]) -> Answer:
+        ok, failed = [], []
+        for item in body.get("records") or []:
+            problem = _invalid(item)
+            outcome = {"requestIdentifier": item.get("requestIdentifier")}
+            if problem:
+                failed.append({**outcome, "memoryRecordId": "", "status": "FAILED",
+                               "errorCode": 400, "errorMessage": problem})  # fmt: skip
+                continue
+            record = {
+                "memoryRecordId": f"mem-{uuid.uuid4()}",
+                "content": {"text": item["content"]["text"]},
+                "memoryStrategyId": item.get("memoryStrategyId") or "flotilla-direct",
+                "namespaces": list(item["namespaces"]),
+                "createdAt": time.time(),
+                "timestamp": item.get("timestamp") or time.time(),
+                "metadata": item.get("metadata") or {},
+                "_seq": next(self._seq),
+            }
+            stored.append(record)
+            ok.append(
+                {**outcome, "memoryRecordId": record["memoryRecordId"], "status": "SUCCEEDED"}
+            )
+        return 201, {"successfulRecords": ok, "failedRecords": failed}, ""
+
+    def _update(self, stored: list[dict[str, Any]], body: dict[str, Any]) -> Answer:
+        ok, failed = [], []
+        for item in body.get("records") or []:
+            record_id = item.get("memoryRecordId", "")
+            found = next((r for r in stored if r["memoryRecordId"] == record_id), None)
+            if found is None:
+                failed.append({"memoryRecordId": record_id, "status": "FAILED",
+                               "errorCode": 404, "errorMessage": "no such record"})  # fmt: skip
+                continue
+            for name in ("content", "namespaces", "metadata", "timestamp", "memoryStrategyId"):
+                if item.get(name) is not None:
+                    found[name] = item[name]
+            found["_seq"] = next(self._seq)
+            ok.append({"memoryRecordId": record_id, "status": "SUCCEEDED"})
+        return 200, {"successfulRecords": ok, "failedRecords": failed}, ""
+
+    @staticmethod
+    def _delete(stored: list[dict[str, Any]], ids: list[str]) -> Answer:
+        ok, failed = [], []
+        for record_id in ids:
+            found = next((r for r in stored if r["memoryRecordId"] == record_id), None)
+            if found is None:
+                failed.append({"memoryRecordId": record_id, "status": "FAILED",
+                               "errorCode": 404, "errorMessage": "no such record"})  # fmt: skip
+                continue
+            stored.remove(found)
+            ok.append({"memoryRecordId": record_id, "status": "SUCCEEDED"})
+        return 200, {"successfulRecords": ok, "failedRecords": failed}, ""
+
+    @staticmethod
+    def _retrieve(selected: list[dict[str, Any]], body: dict[str, Any]) -> Answer:
+        criteria = body.get("searchCriteria") or {}
+        query = _words(str(criteria.get("searchQuery") or ""))
+        if not query:
+            return 400, {"message": "searchCriteria.searchQuery is required"}, "ValidationException"
+        scored = []
+        for record in selected:
+            shared = len(query & _words(record["content"].get("text", "")))
+            if shared:
+                scored.append((shared / len(query), record))
+        scored.sort(key=lambda pair: (pair[0], pair[1]["_seq"]), reverse=True)
+        top = scored[: int(criteria.get("topK") or 10)]
+        page, token = _page(top, body)
+        answer: dict[str, Any] = {
+            "memoryRecordSummaries": [{**_record(r), "score": score} for score, r in page]
+        }
+        if token:
+            answer["nextToken"] = token
+        return 200, answer, ""
+
+
+def _invalid(item: dict[str, Any]) -> str:
+    text = (item.get("content") or {}).get("text") or ""
+    namespaces = item.get("namespaces")
+    if not text or len(text) > MAX_TEXT:
+        return f"content.text must be 1 to {MAX_TEXT} characters"
+    if not isinstance(namespaces, list) or len(namespaces) != 1:
+        return "namespaces must hold one namespace"
+    if len(item.get("metadata") or {}) > 20:
+        return "at most 20 metadata entries"
+    return ""
+
+
+def _select(
+    stored: list[dict[str, Any]], body: dict[str, Any], criteria: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str]:
+    """The records in the asked namespace (exact) or under the path, passing the filters."""
+    exact, path = body.get("namespace"), body.get("namespacePath")
+    selected = [
+        r
+        for r in stored
+        if (exact is None or exact in r["namespaces"])
+        and (path is None or any(n.startswith(path) for n in r["namespaces"]))
+    ]
+    for rule in body.get("metadataFilters") or criteria.get("metadataFilters") or []:
+        key = (rule.get("left") or {}).get("metadataKey")
+        operator = rule.get("operator")
+        value = ((rule.get("right") or {}).get("metadataValue") or {}).get("stringValue")
+        if operator == "EQUALS_TO":
+            selected = [
+                r for r in selected if (r["metadata"].get(key) or {}).get("stringValue") == value
+            ]
+        elif operator in ("EXISTS", "NOT_EXISTS"):
+            selected = [r for r in selected if (key in r["metadata"]) == (operator == "EXISTS")]
+        else:
+            return [], f"the fake does not evaluate metadata operator {operator!r}"
+    return selected, ""
+
+
+def _record(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if not k.startswith("_")}
