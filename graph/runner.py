@@ -46,6 +46,7 @@ OUTPUT_KEYS = (
     "sources",
     "subagents",
     "token_usage",
+    "cost",
     "errors",
 )
 
