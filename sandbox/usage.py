@@ -39,6 +39,8 @@ class SessionMeter:
     _last_at: float = 0.0
     _samples: int = 0
     _task: asyncio.Task[None] | None = None
+    attached: bool = False
+    """Whether the session started (a session that never did costs nothing)."""
 
     def sample(self) -> None:
         """One sample of the tree now (file work: call it off the event loop)."""
@@ -61,7 +63,7 @@ class SessionMeter:
 
     def attach(self, root: int | None, tier: str) -> None:
         """Start sampling the tree under `root` (None: a remote session, timed only)."""
-        self.tier = tier
+        self.tier, self.attached = tier, True
         if root is not None and self._root is None:
             self._root = root
             self._task = asyncio.get_running_loop().create_task(self._loop())

@@ -28,7 +28,7 @@ from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.llm.usage import Meter
 from nodes.progress import emit, thread_id_of
 from sandbox.agentcore.settings import AgentCoreSettings
-from sandbox.interpreter import CodeSession, SandboxLimits, open_session
+from sandbox.interpreter import CodeSession, SandboxLimits, SandboxUnavailable, open_session
 from sandbox.pool import DEFAULT_PRELOAD, default_pool
 from sandbox.usage import SessionMeter
 
@@ -63,7 +63,7 @@ async def run_analysis(
         analysis = await run_llm_analysis(question, ctx, model, meter, bench, progress=progress)
     else:
         analysis = await bench.run_offline()
-    analysis.sandboxes = [m.usage() for m in meters]
+    analysis.sandboxes = [m.usage() for m in meters if m.attached]
     return analysis
 
 
@@ -142,16 +142,24 @@ async def analyst(
                 kind="model_unavailable",
                 message=f"{exc}; the offline analysis code ran instead",
             )
-    analysis = await run_analysis(
-        state.get("question", ""),
-        state.get("findings") or [],
-        ctx,
-        out=out,
-        model=model,
-        meter=meter,
-        session_factory=sessions,
-        progress=partial(emit, runtime, "analyst"),
-    )
+    try:
+        analysis = await run_analysis(
+            state.get("question", ""),
+            state.get("findings") or [],
+            ctx,
+            out=out,
+            model=model,
+            meter=meter,
+            session_factory=sessions,
+            progress=partial(emit, runtime, "analyst"),
+        )
+    except SandboxUnavailable as exc:  # only what clears by itself gets here (retry_later)
+        emit(runtime, "analyst", state="stopped", reason=str(exc))
+        msg = (
+            f"{exc}. The run stopped before its analysis; every finished step is checkpointed: "
+            f"once this clears, run `flotilla resume {thread_id}` to finish it"
+        )
+        raise SandboxUnavailable(msg) from None
     if unavailable is not None:
         analysis.errors.insert(0, unavailable)
         analysis.author = "offline (fallback: no analyst model)"

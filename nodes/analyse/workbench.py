@@ -161,6 +161,8 @@ class Workbench:
         try:
             run = await self.run(code)
         except SandboxUnavailable as exc:
+            if getattr(exc, "retry_later", False):
+                raise  # throttled, quota: the analyst stops the run, which can be resumed
             error = SubagentError(where="analyst", kind="sandbox_unavailable", message=str(exc))
             return Analysis(errors=[error], code_path=str(self.code_path))
         analysis = Analysis(sandbox_tier=run.isolation, code_path=str(self.code_path))

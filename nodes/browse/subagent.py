@@ -27,6 +27,7 @@ from sandbox.agentcore.browser import agentcore_browser_sandbox
 from sandbox.agentcore.settings import AgentCoreSettings
 from sandbox.browser import BrowserSession, browser_sandbox
 from sandbox.egress import EgressPolicy, EgressRefused
+from sandbox.tier_choice import SandboxUnavailable
 from sandbox.usage import SessionMeter
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,10 @@ async def run_subagent(
     except PlaywrightError as exc:
         msg = f"the browser failed: {str(exc).splitlines()[0]}; kept what was read"
         collected.errors.append(SubagentError(where=task.url, kind="browser_crash", message=msg))
+    except SandboxUnavailable as exc:  # e.g. AgentCore refused the session: the message says why
+        log.warning("browser sandbox for %s unavailable: %s", task.url, exc)
+        kind = getattr(exc, "kind", "sandbox_unavailable")
+        collected.errors.append(SubagentError(where=task.url, kind=kind, message=str(exc)))
     except Exception as exc:  # a branch reports its sandbox failing; it never raises
         log.exception("browser sandbox for %s failed", task.url)
         msg = f"the browser sandbox failed: {type(exc).__name__}: {exc}; kept what was read"
@@ -118,7 +123,7 @@ async def run_subagent(
         return brain.findings(collected, artifacts=artifacts, elapsed_s=elapsed)
 
     findings = await asyncio.to_thread(finish)
-    findings.sandbox = meter.usage()
+    findings.sandbox = meter.usage() if meter.attached else None
     return findings
 
 
@@ -131,7 +136,7 @@ def _browser(ctx: Context, policy: EgressPolicy) -> AbstractAsyncContextManager[
             # The session lives as long as the subagent may, with a minute to close it.
             session_timeout_s=int(ctx.subagent_timeout_s) + 60,
         )
-        return agentcore_browser_sandbox(policy, remote)
+        return agentcore_browser_sandbox(policy, remote, site=next(iter(policy.sites), ""))
     return browser_sandbox(policy)
 
 
