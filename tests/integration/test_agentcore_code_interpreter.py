@@ -187,3 +187,13 @@ def test_a_read_timeout_is_known_by_botocores_error_not_by_its_text() -> None:
     except AgentCoreError as exc:
         assert _read_timed_out(exc)
     assert not _read_timed_out(AgentCoreError("the code printed 'Read timeout' and failed"))
+
+
+def test_clients_are_shared_per_endpoint_and_credentials(fake: FakeAgentCore, monkeypatch) -> None:
+    settings = AgentCoreSettings()
+    first = settings.data_plane_client(read_timeout_s=60)
+    assert AgentCoreSettings().data_plane_client(read_timeout_s=60) is first
+    assert settings.data_plane_client(read_timeout_s=90) is not first
+    assert AgentCoreSettings(region="us-west-2").data_plane_client(read_timeout_s=60) is not first
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "another-secret-key")
+    assert settings.data_plane_client(read_timeout_s=60) is not first
