@@ -10,7 +10,11 @@ refused for quota or throttling stops the run at the analyst with a message nami
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,3 +148,35 @@ async def test_a_refused_code_interpreter_stops_the_run_and_resume_finishes_it(
     assert [s["status"] for s in result.output["subagents"]] == ["ok"] * len(urls)
     assert Path(result.output["report_path"]).is_file() and result.output["cost"]["available"]
     _no_traceback(caplog, capfd)
+
+
+@pytest.mark.e2e
+def test_the_cli_says_what_to_do_and_resume_finishes_the_run(
+    fake: FakeAgentCore, tmp_path: Path
+) -> None:
+    fake.faults["StartCodeInterpreterSession"] = ["ServiceQuotaExceededException"]
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "FLOTILLA_ALLOW_HOSTS")}
+    env |= {
+        "FLOTILLA_RUNS_DIR": str(tmp_path / "runs"),
+        "FLOTILLA_STATE_DIR": str(tmp_path / "state"),
+        "FLOTILLA_SANDBOX_TIER": "agentcore",
+    }
+
+    def flotilla(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "cli.main", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=400)
+
+    thread = f"t-cli-faults-{uuid.uuid4().hex[:8]}"
+    stopped = flotilla("demo", "--thread", thread, "--json")
+    assert stopped.returncode != 0
+    assert "Traceback" not in stopped.stderr
+    assert "ServiceQuotaExceededException" in stopped.stderr + stopped.stdout
+    assert f"flotilla resume {thread}" in stopped.stderr + stopped.stdout
+
+    finished = flotilla("resume", thread, "--json")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert "Traceback" not in finished.stderr
+    out = json.loads(finished.stdout)
+    assert [s["status"] for s in out["subagents"]] == ["ok"] * 3
+    assert out["cost"]["scope"] == "this run on AgentCore"
+    assert "## Cost estimate" in Path(out["report_path"]).read_text()
