@@ -17,7 +17,7 @@ MIB = 2**20
 
 @dataclass(frozen=True)
 class Proc:
-    """One process as ``/proc/<pid>/stat`` and ``statm`` show it."""
+    """One process as ``/proc/<pid>/stat`` shows it."""
 
     pid: int
     ppid: int
@@ -30,17 +30,17 @@ class Proc:
 
 
 def read_proc(pid: int) -> Proc | None:
-    """The process `pid` now; None when it is gone or unreadable."""
+    """The process `pid` now (one read of ``/proc/<pid>/stat``); None when it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        statm = Path(f"/proc/{pid}/statm").read_text().split()
     except OSError:
         return None
     # comm is in parentheses and may hold spaces: split after its closing one.
     comm = stat[stat.find("(") + 1 : stat.rfind(")")]
     rest = stat[stat.rfind(")") + 2 :].split()
     ticks = int(rest[11]) + int(rest[12])  # utime stime
-    return Proc(pid, int(rest[1]), comm, ticks / _TICK, int(statm[1]) * _PAGE, int(rest[19]))
+    # rest[21] is rss in pages, the figure statm's second field gives too.
+    return Proc(pid, int(rest[1]), comm, ticks / _TICK, int(rest[21]) * _PAGE, int(rest[19]))
 
 
 def snapshot() -> dict[int, Proc]:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from graph.models import SandboxUsage
 from sandbox.proctree import tree
 
-SAMPLE_INTERVAL_S = 0.25
+# AgentCore bills per second; two samples a second keep the cost of reading /proc low.
+SAMPLE_INTERVAL_S = 0.5
 
 
 @dataclass
