@@ -100,7 +100,8 @@ def print_result(output: dict[str, Any], *, as_json: bool) -> None:
         print(line)
     cost = output.get("cost") or {}
     if cost.get("available"):
-        print(f"Cost:   {cost['total']:.4f} {cost['currency']} estimated, {cost['scope']} (report)")
+        scope = str(cost["scope"])
+        print(f"Cost:   {cost['total']:.4f} {cost['currency']} estimated: {scope.lower()} (report)")
     elif cost:
         print(f"Cost:   not estimated: {cost.get('reason', '')}")
     for error in output.get("errors") or []:

@@ -257,9 +257,9 @@ def estimate(
     remote = any(s.tier == "agentcore" for s in sessions)
     return {
         "available": True,
-        "scope": "this run on AgentCore"
+        "scope": "This run on AgentCore"
         if remote
-        else "what this run would have cost on AgentCore (it ran on local sandboxes)",
+        else "What this run would have cost on AgentCore (it ran on local sandboxes)",
         "model": MODEL,
         "currency": prices.currency,
         "lines": lines,

@@ -95,7 +95,7 @@ def test_demo_runs_the_whole_pipeline_and_writes_a_sourced_report(tmp_path):
     )
     # What the run would have cost on AgentCore, from what its local sandboxes spent.
     cost = out["cost"]
-    assert cost["available"] and "would have cost on AgentCore" in cost["scope"]
+    assert cost["available"] and "What this run would have cost on AgentCore" in cost["scope"]
     items = {line["item"]: line for line in cost["lines"]}
     browser_cpu = items["Browser sessions: active CPU"]
     assert browser_cpu["quantity"] > 0 and "3 local sessions" in browser_cpu["basis"]

@@ -80,7 +80,7 @@ async def test_one_sites_throttled_browser_start_fails_that_subagent_alone(
     assert f"127.0.0.1:{port}/ (throttled)" in failed and "ThrottlingException" in failed
     assert any(victim in e and "throttling" in e for e in result.output["errors"])
     cost = result.output["cost"]
-    assert cost["available"] and cost["scope"] == "this run on AgentCore"
+    assert cost["available"] and cost["scope"] == "This run on AgentCore"
     browser_cpu = next(x for x in cost["lines"] if x["item"].startswith("Browser sessions: CPU"))
     assert "2 sessions on agentcore" in browser_cpu["basis"]  # the refused one never ran
     _no_traceback(caplog, capfd)
@@ -178,5 +178,5 @@ def test_the_cli_says_what_to_do_and_resume_finishes_the_run(
     assert "Traceback" not in finished.stderr
     out = json.loads(finished.stdout)
     assert [s["status"] for s in out["subagents"]] == ["ok"] * 3
-    assert out["cost"]["scope"] == "this run on AgentCore"
+    assert out["cost"]["scope"] == "This run on AgentCore"
     assert "## Cost estimate" in Path(out["report_path"]).read_text()

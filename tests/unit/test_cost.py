@@ -86,7 +86,7 @@ def test_the_arithmetic_on_a_known_usage(tmp_path: Path) -> None:
     assert result["unpriced"] == [
         "model my-local.gguf: 7 input and 3 output tokens, no price in the price file"
     ]
-    assert result["scope"] == "this run on AgentCore"
+    assert result["scope"] == "This run on AgentCore"
     assert result["prices"]["file"] == str(path)
     assert result["prices"]["sources"][0] == "https://aws.amazon.com/bedrock/agentcore/pricing/"
 
@@ -160,7 +160,7 @@ def test_the_report_shows_the_estimate_with_its_prices(tmp_path: Path) -> None:
     path, _, _ = write_report(_state(tmp_path), runs_dir=str(tmp_path / "runs"), thread_id="t")
     markdown = path.read_text()
     section = markdown[markdown.index("## Cost estimate") :]
-    assert "would have cost on AgentCore" in section
+    assert "What this run would have cost on AgentCore" in section
     assert (
         "Browser sessions: active CPU" in section and "Code-interpreter sessions: memory" in section
     )
