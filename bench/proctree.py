@@ -16,65 +16,12 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-_PAGE = os.sysconf("SC_PAGE_SIZE")
-_TICK = os.sysconf("SC_CLK_TCK")
-MIB = 2**20
+from sandbox.proctree import MIB, Proc, descendants, snapshot
 
-
-@dataclass(frozen=True)
-class Proc:
-    """One process as ``/proc/<pid>/stat`` and ``statm`` show it."""
-
-    pid: int
-    ppid: int
-    comm: str
-    cpu_s: float
-    """Its own utime + stime, in seconds."""
-    rss: int
-    started: int
-    """Start time in clock ticks after boot: with the pid, names the process across samples."""
-
-
-def _read(pid: int) -> Proc | None:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        statm = Path(f"/proc/{pid}/statm").read_text().split()
-    except OSError:
-        return None
-    # comm is in parentheses and may hold spaces: split after its closing one.
-    comm = stat[stat.find("(") + 1 : stat.rfind(")")]
-    rest = stat[stat.rfind(")") + 2 :].split()
-    ticks = int(rest[11]) + int(rest[12])  # utime stime
-    return Proc(pid, int(rest[1]), comm, ticks / _TICK, int(statm[1]) * _PAGE, int(rest[19]))
-
-
-def snapshot() -> dict[int, Proc]:
-    """Every process readable now, by pid."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            proc = _read(int(entry))
-            if proc is not None:
-                out[proc.pid] = proc
-    return out
-
-
-def descendants(procs: dict[int, Proc], root: int) -> list[Proc]:
-    """`root` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for proc in procs.values():
-        children.setdefault(proc.ppid, []).append(proc.pid)
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        if pid in procs:
-            out.append(procs[pid])
-        todo.extend(children.get(pid, []))
-    return out
+__all__ = ["MIB", "Proc", "TreeSampler", "browser_trees", "descendants", "snapshot"]
 
 
 def browser_trees(tree: list[Proc]) -> list[list[Proc]]:

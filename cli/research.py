@@ -100,6 +100,12 @@ def print_result(output: dict[str, Any], *, as_json: bool) -> None:
         print(f"Brain:  {output['brain']}")
     for line in token_usage_lines(output.get("token_usage")):
         print(line)
+    cost = output.get("cost") or {}
+    if cost.get("available"):
+        scope = str(cost["scope"])
+        print(f"Cost:   {cost['total']:.4f} {cost['currency']} estimated: {scope.lower()} (report)")
+    elif cost:
+        print(f"Cost:   not estimated: {cost.get('reason', '')}")
     for error in output.get("errors") or []:
         print(f"Problem: {error}")
         fix = explain_text(error)

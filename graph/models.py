@@ -50,6 +50,26 @@ class SubagentError(BaseModel):
     message: str = Field(description="What happened, what was kept, what to do next.")
 
 
+class SandboxUsage(BaseModel):
+    """What one sandbox session spent, measured on this machine, for the run's cost estimate.
+
+    Local tiers: CPU seconds (user + system) and resident memory of the session's process tree,
+    sampled from ``/proc``. Remote (AgentCore) sessions: wall seconds only; AWS does not report a
+    session's CPU or memory back.
+    """
+
+    kind: Literal["browser", "code_interpreter"]
+    task_id: str = Field(default="", description="The browser subagent's task, if any.")
+    tier: str = Field(default="", description="Where it ran: 'bwrap+netns', 'gvisor', 'agentcore'.")
+    wall_s: float = Field(default=0.0, description="From start requested to stop.")
+    cpu_s: float | None = Field(default=None, description="CPU seconds; None: not measured.")
+    peak_rss_bytes: int | None = None
+    rss_byte_s: float | None = Field(
+        default=None, description="Resident memory integrated over the session (byte-seconds)."
+    )
+    samples: int = 0
+
+
 class Findings(BaseModel):
     """What one browser subagent returns: small, structured, and safe to keep in state."""
 
@@ -72,6 +92,7 @@ class Findings(BaseModel):
     browser_jail: str = Field(
         default="", description="How the browser was isolated: 'bwrap', or 'none: <why>'."
     )
+    sandbox: SandboxUsage | None = Field(default=None, description="What its browser spent.")
 
 
 class SiteTask(BaseModel):
@@ -120,6 +141,9 @@ class Analysis(BaseModel):
     author: str = Field(default="offline", description="'offline', or the model that wrote it.")
     attempts: int = Field(default=0, description="Code runs it took (the LLM analyst repairs).")
     errors: list[SubagentError] = Field(default_factory=list)
+    sandboxes: list[SandboxUsage] = Field(
+        default_factory=list, description="What each code session it ran spent."
+    )
 
 
 class ModelUsage(BaseModel):

@@ -48,6 +48,7 @@ OUTPUT_KEYS = (
     "sources",
     "subagents",
     "token_usage",
+    "cost",
     "errors",
 )
 

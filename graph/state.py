@@ -29,6 +29,7 @@ class ResearchOutput(TypedDict, total=False):
     sources: list[str]
     subagents: list[dict[str, Any]]
     token_usage: dict[str, Any]
+    cost: dict[str, Any]  # what the run cost (or would have) on AgentCore, and its prices
     errors: list[str]
 
 

@@ -150,6 +150,8 @@ class BrowserSession:
     jail_reason: str = ""
     jail_pid: int | None = None
     ready_s: float = 0.0
+    # Why the browser went away under the subagent (a remote session ended); "" while it runs.
+    ended: str = ""
     # The newest refusal, cleared when a connection fails for another reason: lets a failed
     # page load be told apart as "refused" or "unreachable".
     last_block: EgressRefused | None = None

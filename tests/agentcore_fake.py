@@ -3,7 +3,9 @@
 It checks every request's SigV4 signature with botocore (a wrong key gets 403), answers the
 rest-json code-interpreter operations Flotilla uses, streams InvokeCodeInterpreter's answer as
 an AWS event stream (what boto3 parses from AWS), and runs the code in one of Flotilla's own
-local sandbox tiers. Faults are injected per operation: throttling, quota, expired sessions.
+local sandbox tiers. Faults are injected per operation (throttling, quota, expired sessions),
+per browser session name (``refuse_browsers``: a site's starts refused every time) and mid-task
+(``browsers.expire_after_navigations``: a browser session ends as at its lifetime).
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ import threading
 import uuid
 import zlib
 from collections import defaultdict
-from contextlib import AsyncExitStack
+from collections.abc import Iterator
+from contextlib import AsyncExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -85,6 +89,35 @@ def signature_ok(method: str, url: str, headers: dict[str, str], body: bytes) ->
     return hmac.compare_digest(expected, match["signature"])
 
 
+def demo_context(demo_sites: Any, tmp_path: Any, **extra: Any) -> Any:
+    """An offline run of the demo sites on the AgentCore tier (a ``graph.context.Context``)."""
+    from graph.context import Context
+
+    return Context(
+        brain="offline",
+        sandbox_tier="agentcore",
+        agentcore_session_timeout_s=300,
+        # Each remote browser is a second local Chromium behind a Python relay here: generous.
+        subagent_timeout_s=240,
+        allow_hosts=demo_sites.allow_hosts,
+        runs_dir=str(tmp_path / "runs"),
+        **extra,
+    )
+
+
+@contextmanager
+def serving(monkeypatch: pytest.MonkeyPatch, local_tier: str) -> Iterator[FakeAgentCore]:
+    """The fake, with this process's AWS settings pointing at it; no session may outlive it."""
+    with FakeAgentCore(local_tier=local_tier) as service:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        monkeypatch.setenv("AWS_REGION", "eu-west-1")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE", service.url)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # must never be used
+        yield service
+        assert service.live_sessions == [], "a session was left running"
+
+
 @dataclass
 class FakeAgentCore:
     """The fake service: start it, point ``AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`` at ``url``."""
@@ -95,6 +128,8 @@ class FakeAgentCore:
     started: list[dict[str, Any]] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
     expire_after_invokes: int | None = None
+    # Fault: every StartBrowserSession whose session name holds the key gets that error.
+    refuse_browsers: dict[str, str] = field(default_factory=dict)
     memory: FakeMemory = field(default_factory=FakeMemory)
     _sessions: dict[str, tuple[CodeSession, AsyncExitStack]] = field(default_factory=dict)
     _invokes: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -207,6 +242,12 @@ class FakeAgentCore:
                 },
             )
         elif operation == "StartBrowserSession":
+            refused = [
+                c for key, c in self.refuse_browsers.items() if key in payload.get("name", "")
+            ]
+            if refused:
+                self._error(handler, refused[0], f"injected by the fake ({payload.get('name')})")
+                return
             session_id = uuid.uuid4().hex
             stream = self._run(self.browsers.open(identifier, session_id))
             self.started.append({"sessionId": session_id, "browser": True, **payload})

@@ -64,6 +64,11 @@ class FakeBrowsers:
     verify: Any  # (method, url, headers, body) -> bool: the fake's SigV4 check
     sessions: dict[str, _Chromium] = field(default_factory=dict)
     handshakes_refused: int = 0
+    # Fault: a session expires (its Chromium ends, as AgentCore ends a session at its lifetime)
+    # when asked for one navigation more than this.
+    expire_after_navigations: int | None = None
+    navigations: dict[str, int] = field(default_factory=dict)
+    expired: list[str] = field(default_factory=list)
     _server: Server | None = None
 
     async def start(self) -> None:
@@ -107,18 +112,33 @@ class FakeBrowsers:
             return connection.respond(http.HTTPStatus.FORBIDDEN, "signature does not match\n")
         return None
 
+    async def _expires(self, session_id: str, message: Any) -> bool:
+        """Count the session's navigations; end the session when it runs out of them."""
+        if self.expire_after_navigations is None or '"Page.navigate"' not in str(message):
+            return False
+        count = self.navigations[session_id] = self.navigations.get(session_id, 0) + 1
+        if count <= self.expire_after_navigations:
+            return False
+        self.expired.append(session_id)
+        await self.close(session_id)
+        return True
+
     async def _relay(self, client: ServerConnection) -> None:
         assert client.request is not None
-        chromium = self.sessions[client.request.path.split("/")[4]]
+        session_id = client.request.path.split("/")[4]
+        chromium = self.sessions[session_id]
         async with connect(chromium.cdp_url, max_size=None) as upstream:
 
-            async def pipe(source: Any, sink: Any) -> None:
+            async def pipe(source: Any, sink: Any, *, commands: bool = False) -> None:
                 with contextlib.suppress(Exception):
                     async for message in source:
+                        if commands and await self._expires(session_id, message):
+                            await client.close()
+                            return
                         await sink.send(message)
 
             tasks = [
-                asyncio.create_task(pipe(client, upstream)),
+                asyncio.create_task(pipe(client, upstream, commands=True)),
                 asyncio.create_task(pipe(upstream, client)),
             ]
             _, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

@@ -218,6 +218,8 @@ async def run_llm_analysis(
         try:
             run = await bench.run(code)
         except SandboxUnavailable as exc:
+            if getattr(exc, "retry_later", False):
+                raise  # throttled, quota: the analyst stops the run, which can be resumed
             error = SubagentError(where="analyst", kind="sandbox_unavailable", message=str(exc))
             return Analysis(errors=[*failures, error], author=label, attempts=runs)
         problem = run_problem(run)

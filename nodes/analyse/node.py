@@ -28,8 +28,9 @@ from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.llm.usage import Meter
 from nodes.progress import emit, thread_id_of
 from sandbox.agentcore.settings import AgentCoreSettings
-from sandbox.interpreter import CodeSession, SandboxLimits, open_session
+from sandbox.interpreter import CodeSession, SandboxLimits, SandboxUnavailable, open_session
 from sandbox.pool import DEFAULT_PRELOAD, default_pool
+from sandbox.usage import SessionMeter
 
 
 async def run_analysis(
@@ -51,15 +52,38 @@ async def run_analysis(
     if not manifest["tables"]:
         return no_tables()
     limits = SandboxLimits(wall_time_s=ctx.sandbox_timeout_s, memory_mb=ctx.sandbox_memory_mb)
+    meters: list[SessionMeter] = []  # what each code session spends: the cost estimate
     bench = Workbench(
         manifest=manifest,
         files=files,
         out=out,
-        open_session=session_factory or partial(_session, ctx, limits),
+        open_session=session_factory or partial(_metered_session, ctx, limits, meters),
     )
     if model is not None and meter is not None:
-        return await run_llm_analysis(question, ctx, model, meter, bench, progress=progress)
-    return await bench.run_offline()
+        analysis = await run_llm_analysis(question, ctx, model, meter, bench, progress=progress)
+    else:
+        analysis = await bench.run_offline()
+    analysis.sandboxes = [m.usage() for m in meters if m.attached]
+    return analysis
+
+
+@asynccontextmanager
+async def _metered_session(
+    ctx: Context, limits: SandboxLimits, meters: list[SessionMeter]
+) -> AsyncIterator[CodeSession]:
+    """`_session`, timed, its process tree sampled while it runs (a local tier's)."""
+    meter = SessionMeter("code_interpreter")
+    meters.append(meter)
+    try:
+        async with _session(ctx, limits) as session:
+            process = getattr(session, "proc", None)  # a local tier's REPL process
+            meter.attach(getattr(process, "pid", None), session.tier)
+            try:
+                yield session
+            finally:
+                await meter.stop_sampling()
+    finally:
+        meter.end()
 
 
 @asynccontextmanager
@@ -118,16 +142,24 @@ async def analyst(
                 kind="model_unavailable",
                 message=f"{exc}; the offline analysis code ran instead",
             )
-    analysis = await run_analysis(
-        state.get("question", ""),
-        state.get("findings") or [],
-        ctx,
-        out=out,
-        model=model,
-        meter=meter,
-        session_factory=sessions,
-        progress=partial(emit, runtime, "analyst"),
-    )
+    try:
+        analysis = await run_analysis(
+            state.get("question", ""),
+            state.get("findings") or [],
+            ctx,
+            out=out,
+            model=model,
+            meter=meter,
+            session_factory=sessions,
+            progress=partial(emit, runtime, "analyst"),
+        )
+    except SandboxUnavailable as exc:  # only what clears by itself gets here (retry_later)
+        emit(runtime, "analyst", state="stopped", reason=str(exc))
+        msg = (
+            f"{exc}. The run stopped before its analysis; every finished step is checkpointed: "
+            f"once this clears, run `flotilla resume {thread_id}` to finish it"
+        )
+        raise SandboxUnavailable(msg) from None
     if unavailable is not None:
         analysis.errors.insert(0, unavailable)
         analysis.author = "offline (fallback: no analyst model)"

@@ -169,6 +169,8 @@ class Workbench:
         try:
             run = await self.run(functools.partial(write_analysis, out_dir=OUT_DIR))
         except SandboxUnavailable as exc:
+            if getattr(exc, "retry_later", False):
+                raise  # throttled, quota: the analyst stops the run, which can be resumed
             error = SubagentError(where="analyst", kind="sandbox_unavailable", message=str(exc))
             return Analysis(errors=[error])
         await self.save(self.code_path.name, run.code)

@@ -67,6 +67,8 @@ async def explore(
             following = await read_listing(session.page, collected)  # a list's next page
         except PlaywrightError as exc:
             collected.errors.append(page_error(url, exc, session))
+            if session.ended:
+                break  # no browser left to read with
             continue
         except PageFailed:
             continue  # an error status: recorded by read_page, nothing of the page kept

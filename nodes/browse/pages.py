@@ -232,6 +232,8 @@ async def read_page(page: Page, url: str, collected: Collected) -> list[tuple[st
 
 def page_error(url: str, exc: Exception, session: BrowserSession) -> SubagentError:
     """Turn a browser exception into an error a person can act on."""
+    if session.ended:  # the (remote) browser went away: that is the reason, said once
+        return SubagentError(where=url, kind="session_ended", message=session.ended)
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     refusal = _refusal_behind(text, url, session)
     if refusal is not None:

@@ -27,6 +27,8 @@ from sandbox.agentcore.browser import agentcore_browser_sandbox
 from sandbox.agentcore.settings import AgentCoreSettings
 from sandbox.browser import BrowserSession, browser_sandbox
 from sandbox.egress import EgressPolicy, EgressRefused
+from sandbox.tier_choice import SandboxUnavailable
+from sandbox.usage import SessionMeter
 
 log = logging.getLogger(__name__)
 
@@ -93,28 +95,36 @@ async def run_subagent(
     except EgressRefused as refusal:
         return brain.refused(refusal)
     collected, started = Collected(), time.monotonic()
+    meter = SessionMeter("browser", task.task_id)  # what the browser spends: the cost estimate
     try:
         async with asyncio.timeout(ctx.subagent_timeout_s) as limit:
             DEADLINE.set(limit)  # time queued for a shared model is given back to the limit
-            await _browse(brain, ctx, policy, collected)
+            await _browse(brain, ctx, policy, collected, meter)
     except TimeoutError:
         msg = f"stopped at the {ctx.subagent_timeout_s:g} s subagent time limit; kept what was read"
         collected.errors.append(SubagentError(where=task.url, kind="time_limit", message=msg))
     except PlaywrightError as exc:
         msg = f"the browser failed: {str(exc).splitlines()[0]}; kept what was read"
         collected.errors.append(SubagentError(where=task.url, kind="browser_crash", message=msg))
+    except SandboxUnavailable as exc:  # e.g. AgentCore refused the session: the message says why
+        log.warning("browser sandbox for %s unavailable: %s", task.url, exc)
+        kind = getattr(exc, "kind", "sandbox_unavailable")
+        collected.errors.append(SubagentError(where=task.url, kind=kind, message=str(exc)))
     except Exception as exc:  # a branch reports its sandbox failing; it never raises
         log.exception("browser sandbox for %s failed", task.url)
         msg = f"the browser sandbox failed: {type(exc).__name__}: {exc}; kept what was read"
         collected.errors.append(SubagentError(where=task.url, kind="sandbox_error", message=msg))
     elapsed = time.monotonic() - started
+    meter.end()
 
     def finish() -> Findings:
         # Writes the tables as CSV artifacts and ranks text: file and CPU work, run in a thread.
         artifacts = artifacts_dir(artifacts_root, thread_id, task.task_id)
         return brain.findings(collected, artifacts=artifacts, elapsed_s=elapsed)
 
-    return await asyncio.to_thread(finish)
+    findings = await asyncio.to_thread(finish)
+    findings.sandbox = meter.usage() if meter.attached else None
+    return findings
 
 
 def _browser(ctx: Context, policy: EgressPolicy) -> AbstractAsyncContextManager[BrowserSession]:
@@ -126,20 +136,22 @@ def _browser(ctx: Context, policy: EgressPolicy) -> AbstractAsyncContextManager[
             # The session lives as long as the subagent may, with a minute to close it.
             session_timeout_s=int(ctx.subagent_timeout_s) + 60,
         )
-        return agentcore_browser_sandbox(policy, remote)
+        return agentcore_browser_sandbox(policy, remote, site=next(iter(policy.sites), ""))
     return browser_sandbox(policy)
 
 
 async def _browse(
-    brain: SiteBrain, ctx: Context, policy: EgressPolicy, collected: Collected
+    brain: SiteBrain, ctx: Context, policy: EgressPolicy, collected: Collected, meter: SessionMeter
 ) -> None:
     async with _browser(ctx, policy) as session:
         session.page.set_default_timeout(ctx.page_timeout_s * 1000)
         jail = session.jail if session.jail != "none" else f"none: {session.jail_reason}"
         collected.browser_jail = jail
+        meter.attach(session.jail_pid, session.jail)
         try:
             await brain.browse(session, collected)
         finally:
+            await meter.stop_sampling()
             # Sub-requests the gate refused (not already a page error) belong in the report too.
             known = {error.where for error in collected.errors}
             collected.errors.extend(

@@ -32,6 +32,7 @@ from nodes.artifacts import run_dir
 from nodes.llm.chat import ModelOverrides, ModelUnavailable, metered_model
 from nodes.llm.usage import BudgetExhausted, summarise_usage
 from nodes.progress import emit, thread_id_of
+from nodes.report.cost import run_estimate
 from nodes.report.escape import md_prose, md_text
 from nodes.report.grounding import grounded_answer
 from nodes.report.llm import write_answer
@@ -103,6 +104,21 @@ def subagent_rows(findings: list[Findings], secrets: Sequence[str] = ()) -> list
     ]
 
 
+def run_cost(state: ResearchState, usage: Sequence[ModelUsage]) -> dict[str, Any]:
+    """The cost estimate of this run: its sandbox sessions, memory events and model tokens.
+
+    Findings an earlier run on the thread left (not in this plan) are not this run's cost.
+    """
+    plan, analysis = state.get("plan") or Plan(), state.get("analysis") or Analysis()
+    planned = {t.task_id for t in plan.tasks}
+    sessions = [
+        f.sandbox
+        for f in state.get("findings") or []
+        if f.sandbox is not None and f.task_id in planned
+    ]
+    return run_estimate([*sessions, *analysis.sandboxes], usage, browser_tasks=len(plan.tasks))
+
+
 def build_view(
     state: ResearchState,
     *,
@@ -150,6 +166,7 @@ def build_view(
             report_start=report_start,
             now=time.time() if report_start is not None else None,
         ),
+        cost=run_cost(state, usage),
     )
 
 
@@ -392,6 +409,7 @@ async def report(
         "sources": sources(findings),
         "subagents": subagent_rows(findings, secret_values()),
         "token_usage": summarise_usage(usage),
+        "cost": run_cost(state, usage),
         "errors": failed,
     }
     if record is not None:

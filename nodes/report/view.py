@@ -12,6 +12,7 @@ import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from graph.models import Analysis, ArtifactRef, Findings, ModelUsage, TableRef
@@ -111,6 +112,7 @@ class ReportView:
     total: UsageRow | None
     no_model_calls: bool
     timeline: Timeline
+    cost: dict[str, Any] | None = None  # nodes/report/cost.py's estimate
 
 
 def rel_url(path: str, base: Path) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,6 +23,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
+
+from playwright.async_api import Browser
 
 from sandbox.agentcore.code_interpreter import AgentCoreError, explain
 from sandbox.agentcore.settings import AgentCoreSettings
@@ -61,11 +64,35 @@ def signed_headers(url: str, region: str) -> dict[str, str]:
     return headers
 
 
+def session_name(site: str) -> str:
+    """A session name that says which site it is for (AgentCore's console lists it)."""
+    netloc = urlsplit(site).netloc if "//" in site else site
+    slug = re.sub(r"[^a-zA-Z0-9]+", "-", netloc).strip("-")[:30]
+    return (
+        f"flotilla-{slug}-{uuid.uuid4().hex[:8]}" if slug else f"flotilla-{uuid.uuid4().hex[:12]}"
+    )
+
+
+def _ended(session: BrowserSession, started: float, lifetime_s: int) -> None:
+    """The remote browser went away under the subagent: say why, for every later error."""
+    after = time.perf_counter() - started
+    session.ended = (
+        f"AgentCore ended the browser session after {after:.0f} s (it expired or was stopped; "
+        f"its lifetime was {lifetime_s} s); kept what was read before. If it hit its lifetime, "
+        "raise subagent_timeout_s (the session lives that long plus 60 s)"
+    )
+
+
 @asynccontextmanager
 async def agentcore_browser_sandbox(
-    policy: EgressPolicy, settings: AgentCoreSettings | None = None
+    policy: EgressPolicy, settings: AgentCoreSettings | None = None, *, site: str = ""
 ) -> AsyncIterator[BrowserSession]:
-    """A remote AgentCore browser for one subagent, gated by ``policy``; stopped on exit."""
+    """A remote AgentCore browser for one subagent (on ``site``), gated by ``policy``.
+
+    Stopped on exit. Start refusals raise ``AgentCoreError`` naming the fix (throttling is
+    retried with backoff first, by botocore's standard mode); a session that ends mid-task
+    sets ``session.ended`` and every later page error names it.
+    """
     settings = settings or AgentCoreSettings()
     started = time.perf_counter()
     client = await asyncio.to_thread(settings.data_plane_client, read_timeout_s=60)
@@ -73,7 +100,7 @@ async def agentcore_browser_sandbox(
         response: dict[str, Any] = await asyncio.to_thread(
             client.start_browser_session,
             browserIdentifier=settings.browser_id,
-            name=f"flotilla-{uuid.uuid4().hex[:12]}",
+            name=session_name(site),
             sessionTimeoutSeconds=settings.lifetime_s,
             viewPort={"width": 1280, "height": 900},
         )
@@ -85,12 +112,20 @@ async def agentcore_browser_sandbox(
         headers = await asyncio.to_thread(signed_headers, stream, settings.resolved_region)
         async with playwright_driver() as pw:
             browser = await pw.chromium.connect_over_cdp(stream, headers=headers)
+            closing = False
             try:
                 session = await gated_session(browser, policy)
                 session.jail, session.jail_reason = "agentcore", "AgentCore Browser MicroVM"
                 session.ready_s = time.perf_counter() - started
+
+                def lost(_: Browser) -> None:
+                    if not closing:  # not our own close: AgentCore ended the session
+                        _ended(session, started, settings.lifetime_s)
+
+                browser.on("disconnected", lost)
                 yield session
             finally:
+                closing = True
                 await browser.close()
     finally:
         await asyncio.shield(asyncio.to_thread(_stop, client, settings, session_id))

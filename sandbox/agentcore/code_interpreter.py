@@ -43,7 +43,20 @@ _LIST_FILES = (
 
 
 class AgentCoreError(SandboxUnavailable):
-    """AgentCore refused or lost a session: the message says which call and why."""
+    """AgentCore refused or lost a session: the message says which call and why.
+
+    ``kind`` names the failure for reports (``throttled``, ``quota``, ``session_ended``, …);
+    ``retry_later`` says the same call may work once the account's load or quota allows.
+    """
+
+    def __init__(self, message: str, *, kind: str = "agentcore_error", retry_later: bool = False):
+        super().__init__(message)
+        self.kind = kind
+        self.retry_later = retry_later
+
+
+# Errors that clear by themselves (load, concurrent sessions): the run can be resumed.
+_RETRY_LATER = {"ThrottlingException": "throttled", "ServiceQuotaExceededException": "quota"}
 
 
 def explain(call: str, exc: Exception) -> AgentCoreError:
@@ -52,6 +65,7 @@ def explain(call: str, exc: Exception) -> AgentCoreError:
     error = response.get("Error", {}) if isinstance(response, dict) else {}
     code = error.get("Code") or type(exc).__name__
     message = error.get("Message") or str(exc)
+    kind = _RETRY_LATER.get(code, "agentcore_error")
     hint = {
         "ThrottlingException": "AgentCore is throttling this account; retry later or lower "
         "max_parallel",
@@ -62,7 +76,9 @@ def explain(call: str, exc: Exception) -> AgentCoreError:
         "ResourceNotFoundException": "the session or interpreter does not exist (expired?)",
     }.get(code, "")
     text = f"AgentCore {call} failed: {code}: {message}"
-    return AgentCoreError(f"{text} ({hint})" if hint else text)
+    return AgentCoreError(
+        f"{text} ({hint})" if hint else text, kind=kind, retry_later=code in _RETRY_LATER
+    )
 
 
 def _events(response: dict[str, Any]) -> dict[str, Any]:
@@ -141,7 +157,7 @@ class AgentCoreCodeSession:
         try:
             result = await self._invoke("executeCode", {"code": code, "language": "python"})
         except AgentCoreError as exc:
-            timed_out = "Read timeout" in str(exc) or "ReadTimeout" in str(exc)
+            timed_out = _read_timed_out(exc)
             return ExecResult(
                 exit_status=None,
                 error_type="Timeout" if timed_out else "AgentCoreError",
@@ -203,6 +219,20 @@ class AgentCoreCodeSession:
             raise OSError(f"listing the AgentCore work dir failed: {listed.stderr[-500:]}")
         names = json.loads(listed.stdout.strip().splitlines()[-1])
         return [str(name) for name in names]
+
+
+def _read_timed_out(exc: BaseException) -> bool:
+    """Whether botocore gave up waiting for the answer (its ReadTimeoutError, in the causes)."""
+    from botocore.exceptions import ReadTimeoutError
+
+    seen: BaseException | None = exc
+    for _ in range(10):  # a cause chain is short; a cycle must not hang
+        if seen is None:
+            return False
+        if isinstance(seen, ReadTimeoutError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _text(result: dict[str, Any]) -> str:

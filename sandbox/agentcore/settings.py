@@ -8,7 +8,9 @@ calls) never decides where sandboxes run.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +20,23 @@ DEFAULT_CODE_INTERPRETER = "aws.codeinterpreter.v1"
 DEFAULT_BROWSER = "aws.browser.v1"
 # AgentCore's own default session lifetime is 15 minutes; it accepts up to 8 hours.
 MAX_SESSION_TIMEOUT_S = 8 * 3600
+# What decides which credentials a new client gets (a digest of them: never kept in clear).
+_CREDENTIAL_ENV = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+)
+_CLIENTS: dict[tuple[str, str, float, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _credentials_identity() -> str:
+    """A digest of the environment that picks the credentials (keys, profile, files)."""
+    seen = "\0".join(f"{name}={os.environ.get(name, '')}" for name in _CREDENTIAL_ENV)
+    return hashlib.sha256(seen.encode()).hexdigest()
 
 
 def default_region() -> str:
@@ -56,8 +75,24 @@ class AgentCoreSettings:
     def data_plane_client(self, *, read_timeout_s: float = 300) -> Any:
         """A boto3 ``bedrock-agentcore`` client on the resolved endpoint and region.
 
-        Throttling is retried by botocore's standard retry mode (bounded attempts).
+        Throttling is retried by botocore's standard retry mode (the call and four retries,
+        with backoff). Clients are shared (boto3's are thread-safe): one per endpoint, region,
+        read timeout and credentials in use, since making one costs tens of milliseconds.
         """
+        key = (
+            self.resolved_endpoint,
+            self.resolved_region,
+            read_timeout_s,
+            _credentials_identity(),
+        )
+        with _CLIENTS_LOCK:
+            if key not in _CLIENTS:
+                if len(_CLIENTS) >= 32:  # endpoints and keys come and go (tests): stay small
+                    _CLIENTS.clear()
+                _CLIENTS[key] = self._new_client(read_timeout_s)
+            return _CLIENTS[key]
+
+    def _new_client(self, read_timeout_s: float) -> Any:
         import boto3  # only the AgentCore tier pays for its import
         from botocore.config import Config
 

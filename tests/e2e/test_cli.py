@@ -93,6 +93,15 @@ def test_demo_runs_the_whole_pipeline_and_writes_a_sourced_report(tmp_path):
     assert any("pric" in src for src in out["sources"]), (
         "the pricing pages should be among the sources"
     )
+    # What the run would have cost on AgentCore, from what its local sandboxes spent.
+    cost = out["cost"]
+    assert cost["available"] and "What this run would have cost on AgentCore" in cost["scope"]
+    items = {line["item"]: line for line in cost["lines"]}
+    browser_cpu = items["Browser sessions: active CPU"]
+    assert browser_cpu["quantity"] > 0 and "3 local sessions" in browser_cpu["basis"]
+    assert items["Code-interpreter sessions: active CPU"]["quantity"] > 0
+    assert cost["total"] == pytest.approx(sum(line["cost"] for line in cost["lines"]), abs=1e-6)
+    assert "## Cost estimate" in report and "Browser sessions: memory" in report
 
 
 def test_browse_refuses_loopback_without_allow_host_and_names_the_rule(tmp_path):

@@ -16,21 +16,15 @@ from sandbox.agentcore.code_interpreter import AgentCoreError
 from sandbox.agentcore.settings import ENDPOINT_ENV, AgentCoreSettings
 from sandbox.interpreter import SandboxLimits, open_session
 from sandbox.tier_choice import available_tiers
-from tests.agentcore_fake import ACCESS_KEY, SECRET_KEY, FakeAgentCore
+from tests.agentcore_fake import FakeAgentCore, demo_context, serving
 
 pytestmark = pytest.mark.skipif(not available_tiers(), reason="no local tier for the fake")
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAgentCore]:
-    with FakeAgentCore(local_tier=available_tiers()[-1]) as service:
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        monkeypatch.setenv("AWS_REGION", "eu-west-1")
-        monkeypatch.setenv(ENDPOINT_ENV, service.url)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # must never be used
+    with serving(monkeypatch, available_tiers()[-1]) as service:
         yield service
-        assert service.live_sessions == [], "a session was left running"
 
 
 def _run(coro):
@@ -156,17 +150,8 @@ async def test_the_demo_runs_on_agentcore_by_configuration_alone(
 
     from demo_sites.demo import DEMO_QUESTION
     from graph.builder import build_graph
-    from graph.context import Context
 
-    ctx = Context(
-        brain="offline",
-        sandbox_tier="agentcore",
-        agentcore_session_timeout_s=300,
-        # Each remote browser is a second local Chromium behind a Python relay here: generous.
-        subagent_timeout_s=240,
-        allow_hosts=demo_sites.allow_hosts,
-        runs_dir=str(tmp_path / "runs"),
-    )
+    ctx = demo_context(demo_sites, tmp_path)
     app = build_graph(checkpointer=InMemorySaver(), store=InMemoryStore())
     config = {"configurable": {"thread_id": "t-agentcore-demo"}}
     inputs = {"question": DEMO_QUESTION, "urls": list(demo_sites.urls.values())}
@@ -189,3 +174,26 @@ async def test_the_demo_runs_on_agentcore_by_configuration_alone(
     # A browser session lives as long as its subagent may, plus a minute.
     assert [b["sessionTimeoutSeconds"] for b in browsers] == [300] * len(demo_sites.urls)
     assert len(fake.stopped) == len(fake.started)
+
+
+def test_a_read_timeout_is_known_by_botocores_error_not_by_its_text() -> None:
+    from botocore.exceptions import ReadTimeoutError
+
+    from sandbox.agentcore.code_interpreter import _read_timed_out, explain
+
+    cause = ReadTimeoutError(endpoint_url="http://127.0.0.1:9/code-interpreters/x/tools/invoke")
+    try:
+        raise explain("InvokeCodeInterpreter executeCode", cause) from cause
+    except AgentCoreError as exc:
+        assert _read_timed_out(exc)
+    assert not _read_timed_out(AgentCoreError("the code printed 'Read timeout' and failed"))
+
+
+def test_clients_are_shared_per_endpoint_and_credentials(fake: FakeAgentCore, monkeypatch) -> None:
+    settings = AgentCoreSettings()
+    first = settings.data_plane_client(read_timeout_s=60)
+    assert AgentCoreSettings().data_plane_client(read_timeout_s=60) is first
+    assert settings.data_plane_client(read_timeout_s=90) is not first
+    assert AgentCoreSettings(region="us-west-2").data_plane_client(read_timeout_s=60) is not first
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "another-secret-key")
+    assert settings.data_plane_client(read_timeout_s=60) is not first

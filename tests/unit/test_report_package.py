@@ -21,3 +21,9 @@ def test_every_template_is_package_data_and_loads() -> None:
         assert any(fnmatch(rel, glob) for glob in globs), f"{rel} is not package data"
         kind = "md" if path.name.endswith(".md.j2") else "html"
         assert environment(kind).get_template(path.name) is not None
+
+
+def test_the_price_file_is_package_data() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    globs = config["tool"]["setuptools"]["package-data"]["nodes"]
+    assert any(fnmatch("report/prices.toml", glob) for glob in globs)
