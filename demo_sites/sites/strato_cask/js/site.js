@@ -22,6 +22,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     section.append(ul);
   }
   if (data.table) section.append(pagedTable(data.table, h));
+  for (const block of data.sections || []) section.append(contentBlock(block, h));
   for (const link of data.links || []) {
     const a = h("a", link.text, "button-link");
     a.href = link.href;
@@ -68,4 +69,28 @@ function pagedTable(spec, h) {
   show(1);
   wrapper.append(table, pager);
   return wrapper;
+}
+
+function contentBlock(spec, h) {
+  const block = h("div", undefined, "content-block");
+  block.append(h("h2", spec.heading));
+  for (const text of spec.paragraphs || []) block.append(h("p", text));
+  if (spec.items) {
+    const grid = h("div", undefined, "feature-grid");
+    for (const item of spec.items) {
+      const card = h("div", undefined, "feature-card");
+      card.append(h("h3", item.title), h("p", item.text));
+      grid.append(card);
+    }
+    block.append(grid);
+  }
+  for (const quote of spec.quotes || []) {
+    const figure = h("figure", undefined, "referenz");
+    const text = h("blockquote");
+    text.append(h("p", `„${quote.text}“`));
+    figure.append(text, h("figcaption", `${quote.name}, ${quote.role}`));
+    block.append(figure);
+  }
+  for (const entry of spec.faq || []) block.append(h("h3", entry.q), h("p", entry.a));
+  return block;
 }
