@@ -24,7 +24,7 @@ import socket
 import time
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -160,6 +160,28 @@ class BrowserSession:
 
     # The newest redirect hop the browser requested per endpoint, to name proxy refusals.
     requested: dict[str, str] = field(default_factory=dict)
+
+    # Extra tabs the subagent opened itself (`tab`): not pop-ups. The lock is held while one is
+    # being opened, so the pop-up guard judges a new page only once it is known to be a tab.
+    tabs: list[Page] = field(default_factory=list)
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @asynccontextmanager
+    async def tab(self) -> AsyncIterator[Page]:
+        """A new tab in this session's context (same gates, cookies and policy), closed on exit.
+
+        For reading several pages at once; the page a subagent drives stays `page`.
+        """
+        async with self.opening:
+            page = await self.context.new_page()
+            self.tabs.append(page)
+        page.on("download", lambda download: _on_download(self, download))
+        try:
+            yield page
+        finally:
+            self.tabs.remove(page)
+            with suppress(PlaywrightError):  # the browser is gone: nothing left to close
+                await page.close()
 
     def record(self, refusal: EgressRefused) -> None:
         """Keep a refusal (once per URL and rule) and remember it as the newest block."""
@@ -468,8 +490,10 @@ async def _close(browser: Browser, jail_pid: int | None, pidfile: Path | None) -
 
 async def _close_popup(session: BrowserSession, popup: Page) -> None:
     # Pop-ups are refused (the gate refuses their navigations, naming the URL): the subagent only
-    # ever drives the page it was given.
-    if popup is not session.page:
+    # ever drives the page it was given and the tabs it opened itself.
+    async with session.opening:  # a tab being opened is registered before it is judged
+        ours = popup is session.page or popup in session.tabs
+    if not ours:
         opener = await popup.opener()
         where = opener.url if opener else session.page.url
         session.record(EgressRefused(where, "popup", "the page tried to open a window; closed"))
