@@ -161,10 +161,11 @@ class BrowserSession:
     # The newest redirect hop the browser requested per endpoint, to name proxy refusals.
     requested: dict[str, str] = field(default_factory=dict)
 
-    # Extra tabs the subagent opened itself (`tab`): not pop-ups. The lock is held while one is
-    # being opened, so the pop-up guard judges a new page only once it is known to be a tab.
+    # Extra tabs the subagent opened itself (`tab`): not pop-ups. While any is being opened the
+    # pop-up guard waits (`is_own`), so it judges a new page only once it is known to be a tab.
     tabs: list[Page] = field(default_factory=list)
-    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+    opening: int = 0
+    opened: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @asynccontextmanager
     async def tab(self) -> AsyncIterator[Page]:
@@ -172,9 +173,14 @@ class BrowserSession:
 
         For reading several pages at once; the page a subagent drives stays `page`.
         """
-        async with self.opening:
+        self.opening += 1
+        try:
             page = await self.context.new_page()
             self.tabs.append(page)
+        finally:
+            self.opening -= 1
+            async with self.opened:
+                self.opened.notify_all()
         page.on("download", lambda download: _on_download(self, download))
         try:
             yield page
@@ -182,6 +188,12 @@ class BrowserSession:
             self.tabs.remove(page)
             with suppress(PlaywrightError):  # the browser is gone: nothing left to close
                 await page.close()
+
+    async def is_own(self, page: Page) -> bool:
+        """Whether `page` is the session's page or one of its tabs (not a pop-up)."""
+        async with self.opened:
+            await self.opened.wait_for(lambda: self.opening == 0)
+        return page is self.page or page in self.tabs
 
     def record(self, refusal: EgressRefused) -> None:
         """Keep a refusal (once per URL and rule) and remember it as the newest block."""
@@ -491,9 +503,7 @@ async def _close(browser: Browser, jail_pid: int | None, pidfile: Path | None) -
 async def _close_popup(session: BrowserSession, popup: Page) -> None:
     # Pop-ups are refused (the gate refuses their navigations, naming the URL): the subagent only
     # ever drives the page it was given and the tabs it opened itself.
-    async with session.opening:  # a tab being opened is registered before it is judged
-        ours = popup is session.page or popup in session.tabs
-    if not ours:
+    if not await session.is_own(popup):
         opener = await popup.opener()
         where = opener.url if opener else session.page.url
         session.record(EgressRefused(where, "popup", "the page tried to open a window; closed"))
