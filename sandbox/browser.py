@@ -161,18 +161,14 @@ class BrowserSession:
     # The newest redirect hop the browser requested per endpoint, to name proxy refusals.
     requested: dict[str, str] = field(default_factory=dict)
 
-    # Extra tabs the subagent opened itself (`tab`): not pop-ups. While any is being opened the
-    # pop-up guard waits (`is_own`), so it judges a new page only once it is known to be a tab.
+    # Tabs the subagent opened itself (`tab`), not pop-ups; `opening` of them right now.
     tabs: list[Page] = field(default_factory=list)
     opening: int = 0
     opened: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @asynccontextmanager
     async def tab(self) -> AsyncIterator[Page]:
-        """A new tab in this session's context (same gates, cookies and policy), closed on exit.
-
-        For reading several pages at once; the page a subagent drives stays `page`.
-        """
+        """A new tab in this session's gated context, to read pages at once; closed on exit."""
         self.opening += 1
         try:
             page = await self.context.new_page()
@@ -188,12 +184,6 @@ class BrowserSession:
             self.tabs.remove(page)
             with suppress(PlaywrightError):  # the browser is gone: nothing left to close
                 await page.close()
-
-    async def is_own(self, page: Page) -> bool:
-        """Whether `page` is the session's page or one of its tabs (not a pop-up)."""
-        async with self.opened:
-            await self.opened.wait_for(lambda: self.opening == 0)
-        return page is self.page or page in self.tabs
 
     def record(self, refusal: EgressRefused) -> None:
         """Keep a refusal (once per URL and rule) and remember it as the newest block."""
@@ -365,11 +355,8 @@ async def browser_sandbox(policy: EgressPolicy) -> AsyncIterator[BrowserSession]
                     if listener is not None:
                         await proxy.serve(listener)
                 session = await _open_session(browser, policy, relay)
-                session.jail, session.jail_reason, session.jail_pid = (
-                    jail.mode,
-                    jail.reason,
-                    jail_pid,
-                )
+                session.jail, session.jail_reason = jail.mode, jail.reason
+                session.jail_pid = jail_pid
                 session.ready_s = time.perf_counter() - started
                 yield session
             finally:
@@ -503,7 +490,9 @@ async def _close(browser: Browser, jail_pid: int | None, pidfile: Path | None) -
 async def _close_popup(session: BrowserSession, popup: Page) -> None:
     # Pop-ups are refused (the gate refuses their navigations, naming the URL): the subagent only
     # ever drives the page it was given and the tabs it opened itself.
-    if not await session.is_own(popup):
+    async with session.opened:  # a tab being opened is known as one before it is judged
+        await session.opened.wait_for(lambda: session.opening == 0)
+    if popup is not session.page and popup not in session.tabs:
         opener = await popup.opener()
         where = opener.url if opener else session.page.url
         session.record(EgressRefused(where, "popup", "the page tried to open a window; closed"))
