@@ -24,7 +24,7 @@ import socket
 import time
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -162,6 +162,30 @@ class BrowserSession:
 
     # The newest redirect hop the browser requested per endpoint, to name proxy refusals.
     requested: dict[str, str] = field(default_factory=dict)
+
+    # Tabs the subagent opened itself (`tab`), not pop-ups; `opening` of them right now.
+    tabs: list[Page] = field(default_factory=list)
+    opening: int = 0
+    opened: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    @asynccontextmanager
+    async def tab(self) -> AsyncIterator[Page]:
+        """A new tab in this session's gated context, to read pages at once; closed on exit."""
+        self.opening += 1
+        try:
+            page = await self.context.new_page()
+            self.tabs.append(page)
+        finally:
+            self.opening -= 1
+            async with self.opened:
+                self.opened.notify_all()
+        page.on("download", lambda download: _on_download(self, download))
+        try:
+            yield page
+        finally:
+            self.tabs.remove(page)
+            with suppress(PlaywrightError):  # the browser is gone: nothing left to close
+                await page.close()
 
     def record(self, refusal: EgressRefused) -> None:
         """Keep a refusal (once per URL and rule) and remember it as the newest block."""
@@ -333,11 +357,8 @@ async def browser_sandbox(policy: EgressPolicy) -> AsyncIterator[BrowserSession]
                     if listener is not None:
                         await proxy.serve(listener)
                 session = await _open_session(browser, policy, relay)
-                session.jail, session.jail_reason, session.jail_pid = (
-                    jail.mode,
-                    jail.reason,
-                    jail_pid,
-                )
+                session.jail, session.jail_reason = jail.mode, jail.reason
+                session.jail_pid = jail_pid
                 session.ready_s = time.perf_counter() - started
                 yield session
             finally:
@@ -470,8 +491,10 @@ async def _close(browser: Browser, jail_pid: int | None, pidfile: Path | None) -
 
 async def _close_popup(session: BrowserSession, popup: Page) -> None:
     # Pop-ups are refused (the gate refuses their navigations, naming the URL): the subagent only
-    # ever drives the page it was given.
-    if popup is not session.page:
+    # ever drives the page it was given and the tabs it opened itself.
+    async with session.opened:  # a tab being opened is known as one before it is judged
+        await session.opened.wait_for(lambda: session.opening == 0)
+    if popup is not session.page and popup not in session.tabs:
         opener = await popup.opener()
         where = opener.url if opener else session.page.url
         session.record(EgressRefused(where, "popup", "the page tried to open a window; closed"))

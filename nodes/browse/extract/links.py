@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit
 
 from nodes.browse.extract.dom import WS
 from nodes.browse.extract.sentences import content_stems
@@ -55,7 +55,7 @@ def _followable(href: str, base_url: str) -> str | None:
         return None
     if _DOWNLOAD.search(parts.path) or _AVOID_PATH.search(f"{parts.path}?{parts.query}"):
         return None
-    return absolute
+    return urldefrag(absolute).url
 
 
 def rank_links(
@@ -66,7 +66,11 @@ def rank_links(
     visited: set[str],
     limit: int,
 ) -> list[Link]:
-    """Same-site links ranked by goal overlap of anchor text and path, best first, ≤ ``limit``."""
+    """Same-site links ranked by goal overlap of anchor text and path, best first, ≤ ``limit``.
+
+    Each link keeps its URL as the page spells it (no fragment): "/plans/" is not sent to
+    "/plans" to be redirected back, a round trip to the server for nothing.
+    """
     goal_stems = content_stems(goal)
     seen = {page_identity(u) for u in visited} | {page_identity(base_url)}
     best: dict[str, tuple[int, Link]] = {}
@@ -76,7 +80,7 @@ def rank_links(
             continue
         score = _link_score(key, text, goal_stems)
         if score > 0 and (key not in best or score > best[key][1].score):
-            best[key] = (order, Link(url=key, text=WS.sub(" ", text).strip(), score=score))
+            best[key] = (order, Link(url=absolute, text=WS.sub(" ", text).strip(), score=score))
     ranked = sorted(best.values(), key=lambda t: (-t[1].score, t[0]))
     return [link for _, link in ranked[: max(limit, 0)]]
 
