@@ -38,7 +38,9 @@ async def report_page(document: str, *, width: int = 1280) -> AsyncIterator[tupl
             await route.abort()
 
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=chromium_executable(), args=list(CHROMIUM_ARGS))
+        browser = await pw.chromium.launch(
+            executable_path=chromium_executable(), args=list(CHROMIUM_ARGS)
+        )
         try:
             page = await browser.new_page(viewport={"width": width, "height": 900})
             await page.route("**/*", gate)
