@@ -17,8 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from langgraph.types import Command
-
 from demo_sites.demo import DemoRecord
 from graph.context import ROLES, Context
 
@@ -196,7 +194,7 @@ class Runner:
     ) -> RunResult:
         from graph.builder import build_graph
         from memory.checkpoint import redis_saver
-        from memory.insights import redis_store
+        from memory.insights import embedder_loading, redis_store
         from memory.redis_server import async_client
         from memory.threads import load_thread_context, save_thread_context
 
@@ -207,7 +205,11 @@ class Runner:
                 ctx = context_from(recorded)
                 demo = DemoRecord.from_recorded(recorded)
             ttl = ctx.checkpoint_ttl_minutes
-            async with redis_saver(url, ttl_minutes=ttl) as saver, redis_store(url) as store:
+            async with (
+                redis_saver(url, ttl_minutes=ttl) as saver,
+                redis_store(url) as store,
+                embedder_loading(store),  # the model loads while the run plans and browses
+            ):
                 app = build_graph(
                     checkpointer=saver,
                     store=store,
@@ -232,6 +234,8 @@ class Runner:
         self, app: Any, config: Any, ctx: Context, inputs: ResearchInput | None, thread_id: str
     ) -> Any:
         """Stream the run to `on_event`, asking `review` at each plan review; the end state."""
+        from langgraph.types import Command
+
         step: Any = inputs
         while True:
             # "sync": a step counts as done only once its checkpoint is in Redis, so losing
