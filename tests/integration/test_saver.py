@@ -88,19 +88,35 @@ async def _replay(saver: BaseCheckpointSaver, calls: list[Call], thread: str) ->
         await getattr(saver, method)(*_on_thread(args, thread))
 
 
-async def _stored(url: str, thread: str) -> dict[str, tuple[str, int | str]]:
-    """Every key of `thread`: its kind, and whether it expires (else Redis's TTL answer)."""
+async def _stored(
+    url: str, thread: str, with_values: bool = False
+) -> dict[str, tuple[str, int | str, Any]]:
+    """Every key of `thread`: its kind, whether it expires (else Redis's TTL answer), its value.
+
+    The value only `with_values` (a JSON document without its write time).
+    """
     client = redis.asyncio.Redis.from_url(url, protocol=2, decode_responses=True)
-    out: dict[str, tuple[str, int | str]] = {}
+    out: dict[str, tuple[str, int | str, Any]] = {}
     try:
         async for key in client.scan_iter(match=f"*{thread}*", count=1000):
             kind = await client.type(key)
             assert kind in {"ReJSON-RL", "string", "zset"}, f"unexpected {kind!r} key {key!r}"
             ttl = await client.ttl(key)
-            out[key] = (kind, "expires" if ttl > 0 else ttl)
+            value = await _value(client, key, kind) if with_values else None
+            out[key] = (kind, "expires" if ttl > 0 else ttl, value)
     finally:
         await client.aclose()
     return out
+
+
+async def _value(client: Any, key: str, kind: str) -> Any:
+    if kind == "string":
+        return await client.get(key)
+    if kind == "zset":
+        return await client.zrange(key, 0, -1, withscores=True)
+    document = await client.json().get(key)
+    document.pop("checkpoint_ts", None)  # the time it was written
+    return document
 
 
 @pytest.mark.parametrize("ttl_minutes", [None, 5.0])
@@ -209,24 +225,11 @@ async def test_a_document_redis_rejects_leaves_the_latest_checkpoint_in_place(
 
 
 async def _documents(url: str, thread: str) -> dict[str, Any]:
-    """Every key of `thread` (its id replaced by THREAD): JSON documents, strings, zsets, TTLs."""
-    client = redis.asyncio.Redis.from_url(url, protocol=2, decode_responses=True)
-    out: dict[str, Any] = {}
-    try:
-        async for key in client.scan_iter(match=f"*{thread}*", count=1000):
-            kind = await client.type(key)
-            if kind == "ReJSON-RL":
-                value = await client.json().get(key)
-                value.pop("checkpoint_ts", None)  # the time it was written
-            elif kind == "string":
-                value = await client.get(key)
-            else:
-                value = await client.zrange(key, 0, -1, withscores=True)
-            text = json.dumps([value, await client.ttl(key) > 0], sort_keys=True)
-            out[key.replace(thread, "THREAD")] = json.loads(text.replace(thread, "THREAD"))
-    finally:
-        await client.aclose()
-    return out
+    """`_stored` with values, the thread's id replaced by THREAD (in keys and values)."""
+    stored = await _stored(url, thread, with_values=True)
+    text = json.dumps({key: list(entry) for key, entry in stored.items()}, sort_keys=True)
+    documents: dict[str, Any] = json.loads(text.replace(thread, "THREAD"))
+    return documents
 
 
 @pytest.mark.parametrize("ttl_minutes", [None, 5.0])
