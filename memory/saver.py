@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
+import redis.exceptions
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import (
     ChannelVersions,
@@ -88,6 +89,7 @@ class FlotillaRedisSaver(AsyncRedisSaver):
     """
 
     _put_script: Any = None
+    _no_scripts = False  # a server whose user may not run scripts (ACL): upstream's way
 
     async def aput(
         self,
@@ -104,9 +106,9 @@ class FlotillaRedisSaver(AsyncRedisSaver):
         round trip: here one Lua script stores both, and their expiry, the pointer only once
         the document is stored, as upstream orders them. A cancelled caller still lets it
         finish (upstream writes the checkpoint again when cancelled: the same intent). A
-        cluster client gets upstream's `aput`.
+        cluster client, or a user the server's ACL lets run no scripts, gets upstream's `aput`.
         """
-        if self.cluster_mode:
+        if self.cluster_mode or self._no_scripts:
             return await super().aput(config, checkpoint, metadata, new_versions, stream_mode)
         configurable = config["configurable"]
         thread_id = configurable["thread_id"]
@@ -138,8 +140,14 @@ class FlotillaRedisSaver(AsyncRedisSaver):
         seconds = "" if ttl is None else str(int(ttl * 60))
         if self._put_script is None:
             self._put_script = self._redis.register_script(_PUT_SCRIPT)
-        # Shielded: a cancelled run still gets the checkpoint it had written.
-        await asyncio.shield(self._put_script(keys=[key, latest], args=[_json(document), seconds]))
+        try:
+            # Shielded: a cancelled run still gets the checkpoint it had written.
+            await asyncio.shield(
+                self._put_script(keys=[key, latest], args=[_json(document), seconds])
+            )
+        except redis.exceptions.NoPermissionError:  # nothing was written
+            self._no_scripts = True
+            return await super().aput(config, checkpoint, metadata, new_versions, stream_mode)
         return {
             "configurable": {
                 "thread_id": thread_id,

@@ -270,3 +270,25 @@ async def test_a_checkpoint_is_stored_in_one_round_trip(
         )
         await _replay(saver, puts[1:], thread)
     assert len(sent) == len(puts) - 1
+
+
+async def test_a_user_who_may_not_run_scripts_gets_upstreams_writes(redis_server_url: str) -> None:
+    admin = redis.asyncio.Redis.from_url(redis_server_url, protocol=2)
+    user, password = f"noscripts-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    await admin.execute_command(
+        "ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all", "-@scripting"
+    )
+    host, port = redis_server_url.split("//")[1].split("/")[0].split(":")
+    url = f"redis://{user}:{password}@{host}:{port}/0"
+    thread = f"noscripts-{uuid.uuid4().hex}"
+    try:
+        async with _saver(url) as saver:
+            one = generate_checkpoint(channel_values={"x": "one"}, channel_versions={"x": 1})
+            two = generate_checkpoint(channel_values={"x": "two"}, channel_versions={"x": 2})
+            config = await saver.aput(generate_config(thread), one, generate_metadata(), {"x": 1})
+            await saver.aput(config, two, generate_metadata(), {"x": 2})
+            latest = await saver.aget_tuple({"configurable": {"thread_id": thread}})
+        assert latest is not None and latest.checkpoint["channel_values"] == {"x": "two"}
+    finally:
+        await admin.execute_command("ACL", "DELUSER", user)
+        await admin.aclose()
