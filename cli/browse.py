@@ -22,10 +22,10 @@ from cli.common import (
 from cli.errors import browser_problem
 from cli.live import progress_view
 from graph.context import Context
-from graph.models import Findings, ModelUsage, SiteTask
 from sandbox.egress import EgressRefused, validate_url
 
 if TYPE_CHECKING:
+    from graph.models import Findings, ModelUsage, SiteTask
     from nodes.browse.pages import Progress
 
 
@@ -41,6 +41,7 @@ def register(sub: Any) -> None:
 
 async def browse_command(args: argparse.Namespace) -> int:
     """`flotilla browse`: one subagent on one site (either brain), findings as JSON."""
+    from graph.models import SiteTask
     from nodes.llm.chat import ModelUnavailable, choose_brain
 
     ctx = make_context(args)

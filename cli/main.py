@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import traceback
 from typing import Any
@@ -66,7 +67,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `flotilla` console script."""
+    """Entry point of the `flotilla` console script (`argv` None: this process's arguments).
+
+    Run as the process's command (`argv` None), the objects left are frozen out of the garbage
+    collector on the way out: the collection the interpreter makes at exit walks everything the
+    run imported (~0.5 s of a `flotilla demo` here) only to free memory the exit frees anyway.
+    Finalizers registered with `atexit` or `weakref.finalize` still run.
+    """
+    try:
+        return _main(argv)
+    finally:
+        if argv is None:
+            gc.freeze()
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
     except ContextError as exc:  # a setting from the environment is bad

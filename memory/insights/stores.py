@@ -213,6 +213,35 @@ async def _attach(store: BaseStore, client: Any, embedder: Embedder | None) -> N
     set_embedder(store, embedder)
 
 
+@asynccontextmanager
+async def embedder_loading(store: BaseStore) -> AsyncIterator[None]:
+    """While the body runs, the store's embedder loads its model in a worker thread.
+
+    For a caller that will embed later (a run: its remember step), so the model's ~0.5-1 s
+    load overlaps the work before instead of adding to it; the first `embed` waits for the load
+    (the model's lock). A load that fails is not raised here: the first `embed` raises it again
+    (kept by the model), and recall and remember fall back to words as without a preload. An
+    embedder without a `load` (Bedrock, a test's) is left alone. The body's exit waits for the
+    load.
+    """
+    load = getattr(embedder_of(store), "load", None)
+    if not callable(load):
+        yield
+        return
+
+    def warm() -> None:
+        try:
+            load()
+        except Exception as exc:  # said again by the first embed, where it is handled
+            logger.debug("Loading the embedder ahead failed: %s", exc)
+
+    loading = asyncio.create_task(asyncio.to_thread(warm))
+    try:
+        yield
+    finally:
+        await loading
+
+
 async def embed_or_none(
     embedder: Embedder, texts: Sequence[str], what: str
 ) -> npt.NDArray[np.float32] | None:
@@ -238,6 +267,7 @@ __all__ = [
     "TEXT_FIELDS",
     "Search",
     "embed_or_none",
+    "embedder_loading",
     "embedder_of",
     "redis_store",
     "search_of",

@@ -1,6 +1,8 @@
 """The project saver, built as the CLI builds it, on the calls of a demo-shaped run.
 
-Its writes are upstream `AsyncRedisSaver`'s own; these tests hold what the project relies on:
+Its writes are upstream `AsyncRedisSaver`'s own (its `aput` sends them in one round trip: the
+documents, keys and TTLs are compared with upstream's); these tests hold what the project
+relies on:
 a TTL on every key of a thread when asked and none otherwise, history and resume reading back
 what was written, values JSON cannot hold, time travel forks, and a rejected document leaving
 the latest checkpoint in place.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +20,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio
+import redis.asyncio.connection
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.conformance.test_utils import (
@@ -25,6 +29,7 @@ from langgraph.checkpoint.conformance.test_utils import (
     generate_metadata,
 )
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.redis.aio import AsyncRedisSaver
 
 from bench.memory_bench import INPUT, build_demo_shaped_graph
 from graph.builder import trust_only_our_models
@@ -83,19 +88,35 @@ async def _replay(saver: BaseCheckpointSaver, calls: list[Call], thread: str) ->
         await getattr(saver, method)(*_on_thread(args, thread))
 
 
-async def _stored(url: str, thread: str) -> dict[str, tuple[str, int | str]]:
-    """Every key of `thread`: its kind, and whether it expires (else Redis's TTL answer)."""
+async def _stored(
+    url: str, thread: str, with_values: bool = False
+) -> dict[str, tuple[str, int | str, Any]]:
+    """Every key of `thread`: its kind, whether it expires (else Redis's TTL answer), its value.
+
+    The value only `with_values` (a JSON document without its write time).
+    """
     client = redis.asyncio.Redis.from_url(url, protocol=2, decode_responses=True)
-    out: dict[str, tuple[str, int | str]] = {}
+    out: dict[str, tuple[str, int | str, Any]] = {}
     try:
         async for key in client.scan_iter(match=f"*{thread}*", count=1000):
             kind = await client.type(key)
             assert kind in {"ReJSON-RL", "string", "zset"}, f"unexpected {kind!r} key {key!r}"
             ttl = await client.ttl(key)
-            out[key] = (kind, "expires" if ttl > 0 else ttl)
+            value = await _value(client, key, kind) if with_values else None
+            out[key] = (kind, "expires" if ttl > 0 else ttl, value)
     finally:
         await client.aclose()
     return out
+
+
+async def _value(client: Any, key: str, kind: str) -> Any:
+    if kind == "string":
+        return await client.get(key)
+    if kind == "zset":
+        return await client.zrange(key, 0, -1, withscores=True)
+    document = await client.json().get(key)
+    document.pop("checkpoint_ts", None)  # the time it was written
+    return document
 
 
 @pytest.mark.parametrize("ttl_minutes", [None, 5.0])
@@ -201,3 +222,73 @@ async def test_a_document_redis_rejects_leaves_the_latest_checkpoint_in_place(
             await saver.aput(config, bad, generate_metadata(), {"v": 2})
         latest = await saver.aget_tuple({"configurable": {"thread_id": thread}})
         assert latest is not None and latest.checkpoint["id"] == good["id"]
+
+
+async def _documents(url: str, thread: str) -> dict[str, Any]:
+    """`_stored` with values, the thread's id replaced by THREAD (in keys and values)."""
+    stored = await _stored(url, thread, with_values=True)
+    text = json.dumps({key: list(entry) for key, entry in stored.items()}, sort_keys=True)
+    documents: dict[str, Any] = json.loads(text.replace(thread, "THREAD"))
+    return documents
+
+
+@pytest.mark.parametrize("ttl_minutes", [None, 5.0])
+async def test_a_demo_run_stores_what_upstreams_saver_stores(
+    redis_server_url: str, demo_calls: list[Call], ttl_minutes: float | None
+) -> None:
+    ttl = None if ttl_minutes is None else {"default_ttl": ttl_minutes}
+    ours, theirs = f"ours-{uuid.uuid4().hex}", f"theirs-{uuid.uuid4().hex}"
+    async with _saver(redis_server_url, ttl_minutes) as saver:
+        await _replay(saver, demo_calls, ours)
+    client = redis.asyncio.Redis.from_url(redis_server_url, protocol=2)
+    try:
+        async with AsyncRedisSaver(redis_client=client, ttl=ttl) as upstream:
+            await _replay(trust_only_our_models(upstream), demo_calls, theirs)
+    finally:
+        await client.aclose()
+    stored = await _documents(redis_server_url, ours)
+    assert len(stored) > 10
+    assert stored == await _documents(redis_server_url, theirs)
+
+
+async def test_a_checkpoint_is_stored_in_one_round_trip(
+    redis_server_url: str, demo_calls: list[Call], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[object] = []
+    original = redis.asyncio.connection.AbstractConnection.send_packed_command
+
+    async def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(command)
+        await original(self, command, check_health)
+
+    thread = f"trips-{uuid.uuid4().hex}"
+    puts = [(method, args) for method, args in demo_calls if method == "aput"]
+    async with _saver(redis_server_url, 5.0) as saver:
+        await _replay(saver, puts[:1], thread)  # the script is loaded on first use
+        monkeypatch.setattr(
+            redis.asyncio.connection.AbstractConnection, "send_packed_command", counting
+        )
+        await _replay(saver, puts[1:], thread)
+    assert len(sent) == len(puts) - 1
+
+
+async def test_a_user_who_may_not_run_scripts_gets_upstreams_writes(redis_server_url: str) -> None:
+    admin = redis.asyncio.Redis.from_url(redis_server_url, protocol=2)
+    user, password = f"noscripts-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    await admin.execute_command(
+        "ACL", "SETUSER", user, "on", f">{password}", "~*", "&*", "+@all", "-@scripting"
+    )
+    host, port = redis_server_url.split("//")[1].split("/")[0].split(":")
+    url = f"redis://{user}:{password}@{host}:{port}/0"
+    thread = f"noscripts-{uuid.uuid4().hex}"
+    try:
+        async with _saver(url) as saver:
+            one = generate_checkpoint(channel_values={"x": "one"}, channel_versions={"x": 1})
+            two = generate_checkpoint(channel_values={"x": "two"}, channel_versions={"x": 2})
+            config = await saver.aput(generate_config(thread), one, generate_metadata(), {"x": 1})
+            await saver.aput(config, two, generate_metadata(), {"x": 2})
+            latest = await saver.aget_tuple({"configurable": {"thread_id": thread}})
+        assert latest is not None and latest.checkpoint["channel_values"] == {"x": "two"}
+    finally:
+        await admin.execute_command("ACL", "DELUSER", user)
+        await admin.aclose()

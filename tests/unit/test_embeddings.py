@@ -412,3 +412,51 @@ async def test_one_claim_from_two_sources_is_remembered_twice_on_a_store_with_an
     keys = await remember(store, "p", [STRATO, other, PARIS])
     assert len(set(keys)) == 3
     assert await recall(store, "p", "cheapest cloud storage cost") == [STRATO, other]
+
+
+# --- the ONNX messages, written without the onnx package -----------------------------------------
+
+
+def test_the_onnx_messages_are_what_the_onnx_package_writes() -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from memory import onnx_proto as proto
+
+    small = np.array([[1.5, -2.0]], dtype=np.float32)
+    big = np.arange(24, dtype=np.int64).reshape(2, 3, 4)
+    external = TensorProto(name="big", data_type=TensorProto.INT64, dims=[2, 3, 4])
+    external.data_location = TensorProto.EXTERNAL
+    external.external_data.add(key="location", value="elsewhere")
+    nodes = [
+        helper.make_node("Gather", ["big", "ids"], ["t1"]),
+        helper.make_node("LayerNormalization", ["t1", "w"], ["t2"], axis=-1, epsilon=1e-12),
+        helper.make_node("Attention", ["t2"], ["out"], domain="com.microsoft", num_heads=12),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("ids", TensorProto.INT64, ["batch", 7])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["batch", 384])],
+        [numpy_helper.from_array(small, "w"), external],
+    )
+    opsets = [helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    reference = helper.make_model(graph, opset_imports=opsets)
+    reference.ir_version = 8
+
+    ours = proto.model(
+        [
+            proto.node("Gather", ["big", "ids"], ["t1"]),
+            proto.node("LayerNormalization", ["t1", "w"], ["t2"], axis=-1, epsilon=1e-12),
+            proto.node("Attention", ["t2"], ["out"], "com.microsoft", num_heads=12),
+        ],
+        "g",
+        [proto.value_info("ids", proto.INT64, ["batch", 7])],
+        [proto.value_info("out", proto.FLOAT, ["batch", 384])],
+        [proto.inline_tensor("w", small), proto.external_tensor("big", big, "elsewhere")],
+        opsets=[("", 17), ("com.microsoft", 1)],
+        ir_version=8,
+    )
+    parsed = onnx.ModelProto.FromString(ours)
+    assert parsed == reference
+    assert numpy_helper.to_array(parsed.graph.initializer[0]).tolist() == small.tolist()
