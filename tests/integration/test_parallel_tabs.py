@@ -38,8 +38,10 @@ async def browse(url: str, host: str, root: Path, *, tabs: int, **limits) -> Fin
 
 
 def comparable(findings: Findings, root: Path) -> tuple[dict, list[str]]:
-    """Findings without their timing and folder, and the tables' files' contents."""
-    dump = json.loads(findings.model_dump_json(exclude={"elapsed_s"}).replace(str(root), "<runs>"))
+    """Findings without their timing, measured usage and folder, and the tables' contents."""
+    dump = json.loads(
+        findings.model_dump_json(exclude={"elapsed_s", "sandbox"}).replace(str(root), "<runs>")
+    )
     return dump, [Path(t.artifact.path).read_text() for t in findings.tables]
 
 
