@@ -103,7 +103,14 @@ class LlmBrain:
 
     async def browse(self, session: BrowserSession, collected: Collected) -> None:
         """Run the loop until the model submits, stops calling tools, or meets a limit."""
-        toolbox = Toolbox(session, collected, self.ctx, self.artifacts, on_event=self._page_event)
+        toolbox = Toolbox(
+            session,
+            collected,
+            self.ctx,
+            self.artifacts,
+            on_event=self._page_event,
+            goal=f"{self.task.goal} {' '.join(self.task.fields)}",
+        )
         self.toolbox = toolbox
         system = system_prompt(self.task, self.ctx)
         if self.schema_turns:
