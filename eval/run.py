@@ -19,6 +19,7 @@ import asyncio
 import json
 import re
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -34,6 +35,7 @@ from sandbox.optins import trust_this_process
 
 HERE = Path(__file__).parent
 RESULTS = HERE / "results" / "latest.json"
+VERBOSE = False
 
 
 def _numbers(text: str) -> set[float]:
@@ -112,7 +114,7 @@ async def run_once(brain: str, model: str, truth: dict[str, Any], tmp: Path) -> 
         try:
             runner = Runner(
                 redis_url=redis.url,
-                on_event=lambda e: events.append((time.monotonic() - started, dict(e))),
+                on_event=lambda e: _event(events, started, e),
             )
             urls = dict(sites.urls)
             result = await runner.run(
@@ -134,13 +136,27 @@ async def run_once(brain: str, model: str, truth: dict[str, Any], tmp: Path) -> 
         tool_calls=len(tools),
         tool_calls_repaired=sum(1 for e in tools if e.get("repaired")),
         tool_calls_refused=sum(1 for e in tools if e.get("valid") is False),
+        tool_calls_constrained=sum(1 for e in tools if e.get("constrained")),
         tokens={
             node: row_["input_tokens"] + row_["output_tokens"]
+            for node, row_ in (result.output.get("token_usage") or {}).get("nodes", {}).items()
+        },
+        # The largest prompt one call of each role sent (must fit the model's context).
+        max_prompt={
+            node: row_.get("max_prompt", 0)
             for node, row_ in (result.output.get("token_usage") or {}).get("nodes", {}).items()
         },
         errors=len(result.output.get("errors") or []),
     )
     return row
+
+
+def _event(events: list[tuple[float, dict[str, Any]]], started: float, event: Any) -> None:
+    at = time.monotonic() - started
+    events.append((at, dict(event)))
+    if VERBOSE:
+        shown = {k: v for k, v in dict(event).items() if k not in ("usage", "findings")}
+        print(f"[{at:7.1f} s] {json.dumps(shown, default=str)[:300]}", file=sys.stderr)
 
 
 def _phases(events: list[tuple[float, dict[str, Any]]]) -> dict[str, float]:
@@ -161,8 +177,11 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("pages read", "pages"),
         ("subagent statuses", lambda r: ", ".join(sorted(r["statuses"].values()))),
         (
-            "tool calls (repaired from text / refused)",
-            lambda r: f"{r['tool_calls']} ({r['tool_calls_repaired']} / {r['tool_calls_refused']})",
+            "tool calls (schema-constrained / repaired from text / refused)",
+            lambda r: (
+                f"{r['tool_calls']} ({r.get('tool_calls_constrained', 0)} / "
+                f"{r['tool_calls_repaired']} / {r['tool_calls_refused']})"
+            ),
         ),
         ("asked-for values found (recall)", "recall"),
         ("numbers in key facts that are true", "fact_precision"),
@@ -171,6 +190,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         (
             "tokens per role",
             lambda r: ", ".join(f"{k} {v:,}" for k, v in r["tokens"].items()) or "0",
+        ),
+        (
+            "largest prompt per role (tokens)",
+            lambda r: ", ".join(f"{k} {v:,}" for k, v in r.get("max_prompt", {}).items()) or "-",
         ),
         (
             "wall s (phase ends)",
@@ -203,7 +226,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m eval.run")
     parser.add_argument("--brains", default="offline,llm")
     parser.add_argument("--model", default="local")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print each event")
     args = parser.parse_args(argv)
+    global VERBOSE
+    VERBOSE = args.verbose
     brains = [b for b in re.split(r"[,\s]+", args.brains) if b]
     trust_this_process()  # run by the operator, like the CLI: demo sites on loopback
     rows = asyncio.run(main_async(brains, args.model))

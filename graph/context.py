@@ -6,7 +6,7 @@ import ipaddress
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Annotated, Any, Literal
 
 import idna
@@ -268,6 +268,7 @@ class Context:
             _check_text(name, getattr(self, name), empty=name not in _NON_EMPTY)
         if not isinstance(self.approve_plan, bool):
             raise ContextError("approve_plan", f"expected true or false, got {self.approve_plan!r}")
+        self._apply_local_defaults()
         for name, (low, high) in LIMITS.items():
             value = getattr(self, name)
             if value is None and name == "checkpoint_ttl_minutes":
@@ -314,6 +315,40 @@ class Context:
                 "applies to Redis only: AgentCore Memory expires events after the memory's "
                 "own event expiry (set when the memory is created)",
             )
+
+    def _apply_local_defaults(self) -> None:
+        """With the embedded local model, limits sized from its speed (see LOCAL_DEFAULTS).
+
+        Applied to each field still at its general default: a value the user set is kept
+        (a value equal to the general default reads as unset).
+        """
+        if LOCAL_SPEC not in (self.model.strip(), self.browser_model.strip()):
+            return
+        for spec in fields(self):
+            if spec.name in LOCAL_DEFAULTS and getattr(self, spec.name) == spec.default:
+                setattr(self, spec.name, LOCAL_DEFAULTS[spec.name])
+        if self.max_parallel == _general_default("max_parallel"):
+            # One subagent per request the server serves at once (FLOTILLA_LOCAL_PARALLEL).
+            raw = os.environ.get("FLOTILLA_LOCAL_PARALLEL", "")
+            self.max_parallel = max(1, int(raw)) if raw.isdigit() else 1
+
+
+LOCAL_SPEC = "local"
+# Measured here (2 cores, Qwen2.5-Coder-1.5B Q4_K_M): prompts at 50-63 tokens/s, replies at
+# 16-18 tokens/s, one request at a time. A browser turn with a page costs 15-40 s, so the
+# general 60 s subagent limit would be all time-outs; fewer, shorter turns fit the 8k context.
+LOCAL_DEFAULTS: dict[str, Any] = {
+    "subagent_timeout_s": 900.0,
+    "subagent_max_steps": 8,
+    "subagent_max_tokens": 40_000,
+    "page_text_chars": 2_500,
+    "analyst_max_attempts": 2,
+}
+
+
+def _general_default(name: str) -> Any:
+    spec = Context.__dataclass_fields__[name]
+    return spec.default if spec.default is not MISSING else None
 
 
 BRAINS: tuple[str, ...] = ("auto", "offline", "llm")

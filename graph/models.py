@@ -156,6 +156,9 @@ class ModelUsage(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     truncated: int = Field(default=0, description="Replies cut at the call's output bound.")
+    max_input_tokens: int = Field(
+        default=0, description="The largest prompt one call sent (instructions, tools, pages)."
+    )
 
     @property
     def total_tokens(self) -> int:

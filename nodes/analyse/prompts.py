@@ -34,7 +34,14 @@ out/price_per_month.png), calling plt.close() after each;
 computed comparison with its numbers, units and site), "comparison_markdown" (a markdown \
 table of the compared values) and optionally "warnings" (a list of what could not be \
 compared).
-Start with os.makedirs("out", exist_ok=True). Print little.
+Start the script with these lines (import everything else you use too):
+import json, os
+import pandas as pd
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+os.makedirs("out", exist_ok=True)
+Print little.
 
 Reply with the whole script in one ```python fenced block. When shown an error, reply with \
 the whole corrected script, not a diff.

@@ -25,6 +25,7 @@ from langchain_core.messages import (
     ToolCall,
     ToolMessage,
 )
+from langchain_core.tools import BaseTool
 
 from graph.context import Context
 from graph.models import SUMMARY_MAX_CHARS, Fact, Findings, SiteTask, SubagentError
@@ -34,8 +35,9 @@ from nodes.browse.prompts import BROWSER_SYSTEM
 from nodes.browse.subagent import artifacts_dir, run_subagent
 from nodes.browse.tools import SUBMIT_TOOL, SubmitFindingsInput, Toolbox
 from nodes.llm.chat import model_label
+from nodes.llm.constrained import as_tool_call, constrained, supports_schema_turns, tools_text
 from nodes.llm.fence import UNTRUSTED_RULES, bound
-from nodes.llm.limits import was_cut
+from nodes.llm.limits import context_for, fit_history, output_bound, was_cut
 from nodes.llm.toolcalls import CallStats, argument_error, recover
 from nodes.llm.usage import BudgetExhausted, Meter
 from nodes.urls import page_identity
@@ -51,6 +53,12 @@ CUT = (
     "short tool call."
 )
 FACT_MAX_CHARS = 500
+LAST_TURN = (
+    f"This is your last turn: call {SUBMIT_TOOL} now with the facts you read, each with the "
+    "URL of its page."
+)
+# Kept free of a known context beyond prompt and reply (the estimate's error, the template).
+CONTEXT_MARGIN_TOKENS = 256
 # Links in what the model writes: scheme URLs, and bare www. hosts a renderer would link.
 _LINK = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`()\[\]{}]+|\bwww\.[^\s<>\"'`()\[\]{}]+")
 
@@ -89,13 +97,26 @@ class LlmBrain:
         self.summary = ""  # validated: bounded, off-policy links removed
         self.facts: list[Fact] = []
         self.calls = CallStats()
+        # Every turn of this loop must be a tool call: where the server takes a JSON schema,
+        # the reply is constrained to exactly one call; elsewhere text is repaired.
+        self.schema_turns = supports_schema_turns(model)
 
     async def browse(self, session: BrowserSession, collected: Collected) -> None:
         """Run the loop until the model submits, stops calling tools, or meets a limit."""
-        toolbox = Toolbox(session, collected, self.ctx, self.artifacts, on_event=self._page_event)
+        toolbox = Toolbox(
+            session,
+            collected,
+            self.ctx,
+            self.artifacts,
+            on_event=self._page_event,
+            goal=f"{self.task.goal} {' '.join(self.task.fields)}",
+        )
         self.toolbox = toolbox
+        system = system_prompt(self.task, self.ctx)
+        if self.schema_turns:
+            system += "\n\n" + tools_text(toolbox.tools)
         messages: list[BaseMessage] = [
-            SystemMessage(system_prompt(self.task, self.ctx)),
+            SystemMessage(system),
             HumanMessage(f"Research {self.task.url} for this goal: {self.task.goal}"),
         ]
         stop = await self._loop(toolbox, messages)
@@ -108,7 +129,8 @@ class LlmBrain:
         """The tool-calling loop; returns the error that stopped it early, or None."""
         tools = toolbox.tools
         steps, token_limit = max(1, self.ctx.subagent_max_steps), self.ctx.subagent_max_tokens
-        for _ in range(steps):
+        for step in range(steps):
+            offered = self._offered(tools, messages, last=step == steps - 1)
             spent = self.meter.record.total_tokens
             if token_limit > 0 and spent >= token_limit:
                 msg = (
@@ -118,7 +140,13 @@ class LlmBrain:
                 return self._stop("token_limit", msg)
             left = token_limit - spent if token_limit > 0 else None
             # Every call carries an output bound: a runaway reply is cut at the server.
-            model = self.meter.bounded(self.model, left).bind_tools(tools)
+            self._fit(messages, left)
+            bounded_model = self.meter.bounded(self.model, left)
+            model = (
+                constrained(bounded_model, offered)
+                if self.schema_turns
+                else bounded_model.bind_tools(tools)
+            )
             try:
                 reply = await self.meter.call(model, messages)
             except BudgetExhausted as exc:
@@ -131,7 +159,11 @@ class LlmBrain:
                 # The reply ran to its output bound: not acted on; the step is spent.
                 messages += [AIMessage(content=reply.text[:CUT_ECHO_CHARS]), HumanMessage(CUT)]
                 continue
-            reply, repaired = recover(reply, tools)
+            if self.schema_turns:
+                reply, repaired = as_tool_call(reply, offered) or reply, False
+                self.calls.constrained += bool(reply.tool_calls)
+            else:
+                reply, repaired = recover(reply, tools)
             self.calls.repaired += repaired
             messages.append(reply)
             if not reply.tool_calls and reply.invalid_tool_calls:
@@ -165,6 +197,29 @@ class LlmBrain:
         )
         return self._stop("step_limit", msg)
 
+    def _offered(
+        self, tools: list[BaseTool], messages: list[BaseMessage], *, last: bool
+    ) -> list[BaseTool]:
+        """The tools a turn may call: on a schema-constrained last turn, only the submission.
+
+        A small model tends to keep browsing until its steps run out; its last turn then
+        submits what it read instead of ending partial with no answer.
+        """
+        if not (self.schema_turns and last):
+            return tools
+        submit = [t for t in tools if t.name == SUBMIT_TOOL]
+        if submit:
+            messages.append(HumanMessage(LAST_TURN))
+        return submit or tools
+
+    def _fit(self, messages: list[BaseMessage], left: int | None) -> None:
+        """Elide old tool results so the prompt and its reply fit the model's context."""
+        context = context_for(self.label)
+        if context <= 0:
+            return
+        reply = output_bound("browser", left, self.meter.budget.left)
+        fit_history(messages, context - reply - CONTEXT_MARGIN_TOKENS)
+
     async def _run(self, toolbox: Toolbox, call: ToolCall, *, repaired: bool) -> ToolMessage:
         """One tool call: arguments checked against the tool's schema first, then run."""
         self.calls.made += 1
@@ -177,6 +232,7 @@ class LlmBrain:
                 "tokens": self.meter.record.total_tokens,
                 "calls": self.meter.record.calls,
                 "repaired": repaired,
+                "constrained": self.schema_turns,
                 "valid": not problem,
             },
         )

