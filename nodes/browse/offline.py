@@ -121,7 +121,10 @@ class _Read:
         collected.site_names.extend(mine.site_names)
         collected.texts.extend(mine.texts)
         collected.tables.extend(mine.tables)
-        collected.errors.extend(mine.errors)
+        ended = any(e.kind == "session_ended" for e in collected.errors)
+        collected.errors.extend(  # a browser that ended is said once, not once per open tab
+            e for e in mine.errors if not (ended and e.kind == "session_ended")
+        )
         if self.records:
             add_records(collected, self.landed, self.records)
 

@@ -159,7 +159,11 @@ def _started(stderr: str) -> set[str]:
 
 
 def _normalised(report: str, thread: str) -> str:
-    """The report without what legitimately differs between two runs: ids, times, timings."""
+    """The report without what legitimately differs between two runs: ids, times, timings.
+
+    The cost estimate goes too: it prices each run's measured CPU and memory.
+    """
+    report = re.sub(r"## Cost estimate\n.*?(?=\n## |\Z)", "", report, flags=re.S)
     report = report.replace(thread, "THREAD")
     report = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "STAMP", report)
     return re.sub(r"\d+\.\d s\b", "N s", report)
