@@ -122,6 +122,7 @@ async def test_the_planner_plans_through_the_converse_api_signed_and_metered(tmp
             "input_tokens": 812,
             "output_tokens": 96,
             "truncated": 0,
+            "max_input_tokens": 812,  # the largest prompt of the role's calls
         }
     ]
 
