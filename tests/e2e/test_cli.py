@@ -183,3 +183,37 @@ def test_research_with_approve_asks_before_browsing_and_runs_what_was_kept(tmp_p
     assert f"1. {first.url}" in result.stderr and f"2. {second.url}" in result.stderr
     out = json.loads(result.stdout)
     assert [s["site"] for s in out["subagents"]] == [second.url]
+
+
+def test_research_over_a_working_a_refusing_and_a_hanging_site_keeps_the_working_one(
+    tmp_path, site_server
+):
+    """One site answers, one refuses connections, one accepts them and never answers.
+
+    The run finishes (a hard 180 s limit on the whole command), the report has the working
+    site's findings and names both failures, and nothing on stderr is a traceback or an
+    asyncio complaint about a cancelled transfer.
+    """
+    working, refusing = site_server("static_table"), closed_port()
+    with socket.socket() as silent:  # the kernel completes the handshake; nobody ever answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        hanging = silent.getsockname()[1]
+        urls = [working.url, f"http://127.0.0.1:{refusing}/", f"http://127.0.0.1:{hanging}/"]
+        args = ["research", "plan prices"]
+        for url in urls:
+            args += ["--url", url]
+        for host in (working.host, f"127.0.0.1:{refusing}", f"127.0.0.1:{hanging}"):
+            args += ["--allow-host", host]
+        result = flotilla(*args, "--json", tmp_path=tmp_path, timeout=180)
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout)
+    status = {s["site"]: s["status"] for s in out["subagents"]}
+    assert status == {urls[0]: "ok", urls[1]: "failed", urls[2]: "failed"}, out["subagents"]
+    report = Path(out["report_path"]).read_text()
+    assert "$12.50" in report  # the working site's findings
+    failed = report[report.index("## What failed") :]
+    assert f"127.0.0.1:{refusing}" in failed and f"127.0.0.1:{hanging}" in failed
+    for noise in ("Traceback", "never retrieved", "Exception in callback", "CancelledError"):
+        assert noise not in result.stderr, result.stderr[-3000:]
