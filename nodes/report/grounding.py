@@ -16,6 +16,8 @@ the material or the question; a link counts when it is a page a subagent visited
 
 from __future__ import annotations
 
+import csv
+import itertools
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -34,6 +36,11 @@ NUMBER = re.compile(
     r"(?<![\w./:#-])(?<!\d,)(\d{1,3}(?:\.\d{3})+,\d+|\d{1,3}(?:[,\u202f\u00a0' ]\d{3})+(?:[.,]\d+)?"
     r"|\d+(?:[.,]\d+)?)(?![\w-]|[.,]\d)"
 )
+# A currency written right before or after a number: $ 5, €5, 5 EUR, 3.07 USD/month.
+_CURRENCY_BEFORE = re.compile(r"(?:[$€£¥₹]|\b(?:USD|EUR|GBP|JPY|CHF|CAD|AUD|INR))\s?$", re.I)
+_CURRENCY_AFTER = re.compile(r"^\s?(?:[$€£¥₹]|(?:USD|EUR|GBP|JPY|CHF|CAD|AUD|INR)\b)", re.I)
+_CURRENCY = re.compile(r"[$€£¥₹]|\b(?:USD|EUR|GBP|JPY|CHF|CAD|AUD|INR)\b", re.I)
+_MD_RULE = re.compile(r"^\|?\s*:?-{3,}")
 _LINK_MD = re.compile(r"\]\(([^)\s]+)\)")
 _URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s<>()\[\]]+|\bwww\.[^\s<>()\[\]]+", re.IGNORECASE)
 # A capitalised word (or an all-caps / alphanumeric model name such as "X500").
@@ -62,6 +69,8 @@ class Material:
     numbers: list[float]
     words: set[str]
     pages: set[str]
+    # The amounts the material writes with a currency: a bullet's money must be one of them.
+    money: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +84,48 @@ class Verdict:
 def values(text: str) -> list[float]:
     """Every value a number in `text` may mean (1,299 → 1299; 7,50 → 7.5; 1,500 → 1500 or 1.5)."""
     return [value for match in NUMBER.finditer(text) for value, _ in _readings(match.group(1))]
+
+
+def _is_money(text: str, match: re.Match[str]) -> bool:
+    """Whether the number `match` found in `text` is written with a currency beside it."""
+    before, after = text[max(0, match.start() - 4) : match.start()], text[match.end() :][:4]
+    return bool(_CURRENCY_BEFORE.search(before) or _CURRENCY_AFTER.search(after))
+
+
+def money_values(text: str) -> list[float]:
+    """Every value a number written with a currency in `text` may mean (€ 7,50 → 7.5)."""
+    return [
+        value
+        for match in NUMBER.finditer(text)
+        if _is_money(text, match)
+        for value, _ in _readings(match.group(1))
+    ]
+
+
+def _cells(line: str) -> list[str]:
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+
+def table_money(text: str, *, is_csv: bool = False) -> list[float]:
+    """Values in the columns of `text`'s tables whose header names a currency ("Price (USD)").
+
+    Markdown tables (a header row, then a rule), and with `is_csv` the text as CSV (its first
+    line the header).
+    """
+    found: list[float] = []
+    lines = text.splitlines()
+    for index, line in enumerate(lines[:-1]):
+        if not line.lstrip().startswith("|") or not _MD_RULE.match(lines[index + 1].strip()):
+            continue
+        paid = [i for i, h in enumerate(_cells(line)) if _CURRENCY.search(h)]
+        for row in itertools.takewhile(lambda r: r.lstrip().startswith("|"), lines[index + 2 :]):
+            cells = _cells(row)
+            found += [v for i in paid if i < len(cells) for v in values(cells[i])]
+    if is_csv and lines:
+        rows = list(csv.reader(lines))
+        paid = [i for i, h in enumerate(rows[0]) if _CURRENCY.search(h)]
+        found += [v for r in rows[1:] for i in paid if i < len(r) for v in values(r[i])]
+    return found
 
 
 def _readings(raw: str) -> list[tuple[float, int]]:
@@ -99,6 +150,7 @@ def material(
     question: str, analysis: Analysis, findings: Sequence[Findings], files: Iterable[str] = ()
 ) -> Material:
     """The material an answer is checked against (`files`: the texts of saved tables/outputs)."""
+    files = list(files)
     parts = [
         *analysis.highlights,
         analysis.comparison_markdown,
@@ -118,7 +170,10 @@ def material(
     numbers += [float(len(findings)), float(sum(len(f.pages_visited) for f in findings))]
     numbers += values(question)
     words = {w.lower() for w in _WORD.findall(text + "\n" + question)}
-    return Material(text=text, numbers=numbers, words=words, pages=pages)
+    money = money_values(text) + table_money(text) + money_values(question)
+    for file_text in files:
+        money += table_money(file_text, is_csv=True)
+    return Material(text=text, numbers=numbers, words=words, pages=pages, money=money)
 
 
 def read_files(analysis: Analysis, findings: Sequence[Findings], run_dir: Path) -> list[str]:
@@ -161,7 +216,10 @@ def unfounded(bullet: str, held: Material) -> list[str]:
             missing.append(link)
     prose = _URL.sub(" ", _LINK_MD.sub("]", bullet))
     for match in NUMBER.finditer(prose):
-        if not _number_found(match.group(1), held.numbers):
+        # An amount of money must be one the run found as money, not any number it holds: "€ 5"
+        # is not grounded by "5 TB".
+        known = held.money if _is_money(prose, match) else held.numbers
+        if not _number_found(match.group(1), known):
             missing.append(match.group(1))
     for match in _NAME_WORD.finditer(prose):
         word = match.group(1)

@@ -126,6 +126,11 @@ async def test_grounded_sentences_stay_and_only_the_invented_one_goes(tmp_path: 
         ("Voltway lists 2 pages of bikes", []),  # counts of what the run read
         ("The Cruiser model is cheaper", ["Cruiser"]),
         ("Both shops list prices in EUR", ["EUR"]),  # not in the material here
+        # Money must be an amount the run found as money: 80 is a range, 500 a battery.
+        ("Glide 500 costs € 80", ["80"]),
+        ("Glide 500 costs $500 a month", ["500"]),
+        ("Summit X costs € 2.449,00", []),  # the table's price cell
+        ("Glide 500 is 2,050.92 USD", []),  # the analysis's "Price (USD)" column
     ],
 )
 def test_each_number_name_and_link_is_looked_up(
