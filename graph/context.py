@@ -305,7 +305,8 @@ class Context:
         if not _MEMORY_ID.fullmatch(memory_id):
             raise ContextError(
                 "agentcore_memory_id",
-                f"{memory_id[:120]!r} is not an AgentCore Memory id (NAME-XXXXXXXXXX, or its ARN)",
+                f"{memory_id[:120]!r} is not an AgentCore Memory id: its name, a '-' and 10 "
+                "letters or digits (e.g. 'flotilla-a1B2c3D4e5'), or its ARN",
             )
         if not self.agentcore_actor_id:
             raise ContextError("agentcore_actor_id", "must not be empty with memory 'agentcore'")
